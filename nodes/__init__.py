@@ -1,0 +1,10 @@
+"""The node registry: node id -> class and node id -> display name. Imports nothing heavy.
+
+Node ids are permanent (saved workflows store them); ``tests/test_api.py`` holds the list.
+"""
+from .comfy_nodes import NODE_CLASSES
+
+NODE_CLASS_MAPPINGS = {node_id: cls for node_id, (cls, _) in NODE_CLASSES.items()}
+NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, (_, name) in NODE_CLASSES.items()}
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

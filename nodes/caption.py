@@ -1,0 +1,104 @@
+"""BLIP captioning over a loaded model and processor (plain functions, no ComfyUI)."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+NODE = "Caption Image (BLIP)"
+
+
+def check_images(images: "torch.Tensor") -> None:
+    """Raise ``ValueError`` naming the node and input unless ``images`` is a ComfyUI IMAGE: float [B, H, W, C]."""
+    import torch
+
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f'{NODE}: "image" has shape {shape} but must be an IMAGE batch [B, H, W, C]. '
+                         "Connect a Load Image node or any node that outputs IMAGE.")
+    if images.shape[0] == 0:
+        raise ValueError(f'{NODE}: "image" is an empty batch (0 images). Connect a node that outputs at least one image.')
+    if images.shape[-1] not in (1, 3, 4):
+        raise ValueError(f'{NODE}: "image" has {images.shape[-1]} channels but must have 1, 3 or 4. '
+                         "Connect an IMAGE output (channels last).")
+
+
+def to_pil(image: "torch.Tensor"):
+    """One ComfyUI image ``float [H, W, C] in 0..1`` (C = 1, 3 or 4) to an RGB PIL image.
+
+    Non-finite values become 0; values are clipped to 0..1; alpha is dropped (composited over black, as ComfyUI
+    shows it); grayscale is repeated to RGB.
+    """
+    import numpy as np
+    from PIL import Image
+
+    arr = image.detach().float().cpu().numpy()
+    arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0)
+    if arr.shape[-1] == 4:
+        arr = arr[..., :3] * arr[..., 3:4]
+    elif arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def _special_token_ids(processor) -> list[list[int]]:
+    tok = processor.tokenizer
+    ids = {tok.pad_token_id, tok.unk_token_id, tok.mask_token_id, tok.cls_token_id}
+    ids.update(tok.convert_tokens_to_ids(t) for t in getattr(tok, "additional_special_tokens", []) or [])
+    return [[i] for i in sorted(i for i in ids if isinstance(i, int) and i >= 0)]
+
+
+def caption_images(model, processor, images: "torch.Tensor", *, prefix: str = "", max_new_tokens: int = 30,
+                   num_beams: int = 3, on_step: Callable[[int, int], None] | None = None) -> list[str]:
+    """Caption each image of a batch.
+
+    Args:
+        model: a ``BlipForConditionalGeneration`` on the device it should run on.
+        processor: its ``BlipProcessor``.
+        images: ``float32 [B, H, W, C] in 0..1`` (ComfyUI IMAGE).
+        prefix: conditional captioning text the caption starts with (e.g. "a photography of"); "" = unconditional.
+        max_new_tokens: longest caption, in tokens.
+        num_beams: beam-search width (1 = greedy).
+        on_step: ``on_step(done, total)``, called per generated token (total = B * max_new_tokens); raising from it
+            stops generation (Cancel).
+
+    Returns:
+        B captions, in batch order, without the prefix's special tokens, stripped.
+    """
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    check_images(images)
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    total = int(images.shape[0]) * max_new_tokens
+    captions: list[str] = []
+
+    for i in range(images.shape[0]):
+        inputs = processor(images=to_pil(images[i]), text=prefix.strip() or None, return_tensors="pt")
+        inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+        inputs.pop("token_type_ids", None)
+        start_len = inputs["input_ids"].shape[-1] if "input_ids" in inputs else 1
+
+        class _Tick(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                if on_step is not None:
+                    made = min(max_new_tokens, max(0, input_ids.shape[-1] - start_len))
+                    on_step(i * max_new_tokens + made, total)
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+        with torch.inference_mode():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, num_beams=num_beams,
+                                 bad_words_ids=_special_token_ids(processor) or None,
+                                 stopping_criteria=StoppingCriteriaList([_Tick()]))
+        text = processor.decode(out[0], skip_special_tokens=True)
+        captions.append(" ".join(text.split()))
+        if on_step is not None:
+            on_step((i + 1) * max_new_tokens, total)
+    log.info("captions: %s", captions)
+    return captions

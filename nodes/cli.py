@@ -1,0 +1,181 @@
+"""Image(s) in, ambient WAV(s) out, from the command line: the same functions the ComfyUI nodes call.
+
+    python -m nodes.cli                                   # plumbing demo: tiny random models, makes noise
+    python -m nodes.cli photo.jpg --blip models/blip/blip-image-captioning-large \\
+        --stable-audio models/diffusers/stable-audio-open-1.0 --seconds 20
+
+Exit codes: 0 done, 1 a run failed (message on stderr), 2 bad arguments, 130 interrupted (Ctrl+C).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+
+from . import models
+from .prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
+from .wav import BIT_DEPTHS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m nodes.cli",
+        description="Turn images into matching ambient soundscapes (BLIP caption -> ambient prompt -> Stable Audio "
+                    "-> WAV). Without --blip and --stable-audio it runs a plumbing demo on tiny random models built "
+                    "on the fly: it shows the chain works and makes noise, not a soundscape.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("images", nargs="*", help="image files or folders of images (default: the bundled beach picture)")
+    m = p.add_argument_group("models (local folders; see the README for `hf download`)")
+    m.add_argument("--blip", metavar="DIR", help="a transformers BLIP captioning folder")
+    m.add_argument("--stable-audio", metavar="DIR", help="a diffusers Stable Audio folder (model_index.json)")
+    m.add_argument("--dtype", choices=models.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
+    c = p.add_argument_group("caption")
+    c.add_argument("--caption-prefix", default="", help="conditional caption start, e.g. 'a photography of'")
+    c.add_argument("--max-tokens", type=int, default=30, help="longest caption in tokens")
+    c.add_argument("--beams", type=int, default=3, help="beam-search width (1 = greedy)")
+    c.add_argument("--caption", help="skip BLIP and use this caption for every image")
+    pr = p.add_argument_group("prompt")
+    pr.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET, help="character of the soundscape")
+    pr.add_argument("--extra", default="", help="sounds or words to add to the prompt")
+    s = p.add_argument_group("sampling")
+    s.add_argument("--seconds", type=float, help="clip length (default: 10 s, or the model's maximum if shorter)")
+    s.add_argument("--steps", type=int, default=100, help="sampling steps")
+    s.add_argument("--cfg", type=float, default=7.0, help="guidance scale (1 = off)")
+    s.add_argument("--seed", type=int, default=0, help="same seed + same inputs = same audio")
+    s.add_argument("--variations", type=int, default=1, help="clips per image")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", default="output", help="output folder")
+    o.add_argument("--prefix", default="ambient/soundscape", help="file name prefix inside --out")
+    o.add_argument("--bit-depth", choices=list(BIT_DEPTHS), default="16", help="WAV sample format")
+    o.add_argument("--no-spectrogram", action="store_true", help="do not write a spectrogram PNG beside each WAV")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _progress(label: str, quiet: bool):
+    last = [-1.0]
+
+    def on_step(done: int, total: int) -> None:
+        if quiet or not total:
+            return
+        now = time.monotonic()
+        if done < total and now - last[0] < 0.1:
+            return
+        last[0] = now
+        filled = int(30 * done / total)
+        sys.stderr.write(f"\r{label:<10} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return on_step
+
+
+def _image_files(paths: list[str]) -> list[str]:
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            files += sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTS))
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise ValueError(f"image {path!r} does not exist. Pass image files or folders of images.")
+    if not files:
+        raise ValueError(f"no images found in {', '.join(paths)} (looked for {', '.join(IMAGE_EXTS)}).")
+    return files
+
+
+def _load_image(path: str):
+    """An image file as a ComfyUI IMAGE ``float32 [1, H, W, 3]`` in 0..1."""
+    import numpy as np
+    import torch
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        rgb = ImageOps.exif_transpose(im).convert("RGB")
+        return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)[None]
+
+
+def _handle(kind: str, folder: str, dtype: str, plan: models.DevicePlan) -> models.ModelHandle:
+    folder = os.path.abspath(folder)
+    return models.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .caption import caption_images
+    from .soundscape import generate_soundscape, max_seconds_of
+    from .spectrogram import save_spectrogram_png
+    from .wav import save_wav
+
+    models.quiet_libraries()
+    demo = not (args.blip or args.stable_audio)
+    if not demo and not args.stable_audio:
+        raise ValueError("--stable-audio is required when --blip is given (or pass neither for the demo).")
+    if not demo and not args.blip and not args.caption:
+        raise ValueError("--blip is required to caption images (or give --caption to skip captioning).")
+    images = _image_files(args.images or [DEMO_IMAGE])
+    plan = models.standalone_plan()
+    tmp = None
+    if demo:
+        from .demo_models import build_demo_models
+
+        tmp = tempfile.TemporaryDirectory(prefix="ambient_demo_")
+        args.blip, args.stable_audio = build_demo_models(tmp.name)
+        print("PLUMBING DEMO: tiny random models (a few thousand random weights), built on the fly. The caption is "
+              "random words and the audio is noise; pass --blip and --stable-audio folders for real soundscapes.")
+    try:
+        sa = _handle(models.STABLE_AUDIO, args.stable_audio, args.dtype, plan)
+        blip = None if args.caption else _handle(models.BLIP, args.blip, args.dtype, plan)
+        captions = []
+        for path in images:
+            if blip is None:
+                captions.append(args.caption)
+                continue
+            with models.on_device(blip, plan) as (model, processor):
+                captions += caption_images(model, processor, _load_image(path), prefix=args.caption_prefix,
+                                           max_new_tokens=args.max_tokens, num_beams=args.beams,
+                                           on_step=_progress("caption", args.quiet))
+        with models.on_device(sa, plan) as pipe:
+            seconds = args.seconds if args.seconds is not None else min(10.0, int(max_seconds_of(pipe) * 100) / 100)
+            for i, (path, caption) in enumerate(zip(images, captions)):
+                prompt, negative = build_prompt(caption, args.preset, args.extra)
+                print(f"image:    {path}\ncaption:  {caption}\nprompt:   {prompt}\nnegative: {negative}")
+                waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds,
+                                                     steps=args.steps, cfg=args.cfg, seed=args.seed,
+                                                     variations=args.variations,
+                                                     on_step=_progress("sampling", args.quiet))
+                for clip, saved in zip(waveform, save_wav(waveform, rate, args.out, args.prefix, args.bit_depth)):
+                    print(f"wav:      {saved.path}  ({clip.shape[-1] / rate:.2f} s, {rate} Hz, {clip.shape[0]} ch)")
+                    if not args.no_spectrogram:
+                        png = save_spectrogram_png(clip, rate, saved.path[:-4] + ".png",
+                                                   title=os.path.basename(saved.path))
+                        print(f"picture:  {png}")
+    finally:
+        if tmp is not None:
+            models.unload()
+            tmp.cleanup()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: no partial file was left behind.", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

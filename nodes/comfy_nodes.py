@@ -1,0 +1,245 @@
+"""Every ComfyUI-facing class: each ``execute`` checks, calls one plain function, wraps the output.
+
+Stdlib-only at import: the plain modules import torch/transformers/diffusers/soundfile/PIL inside their functions.
+"""
+from __future__ import annotations
+
+import logging
+
+from . import comfy_glue, models
+from .prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
+from .wav import BIT_DEPTHS, DEFAULT_PREFIX
+
+log = logging.getLogger(__name__)
+
+CATEGORY = "audio/ambient"
+SEED_MAX = 2**64 - 1
+DTYPE_TOOLTIP = ("Weight precision. auto: ComfyUI's choice for the device (fp16 on most GPUs, fp32 on the CPU); "
+                 "fp32 is the most exact and uses twice the memory of fp16/bf16.")
+
+
+def _folder_choices(kind: str) -> list[str]:
+    folder_type = comfy_glue.BLIP_FOLDER if kind == models.BLIP else comfy_glue.DIFFUSERS_FOLDER
+    return models.list_model_folders(kind, comfy_glue.model_roots(folder_type))
+
+
+def _validate_folder(kind: str, model) -> bool | str:
+    folder_type = comfy_glue.BLIP_FOLDER if kind == models.BLIP else comfy_glue.DIFFUSERS_FOLDER
+    try:
+        models.resolve_model_folder(kind, model, comfy_glue.model_roots(folder_type))
+    except ValueError as err:
+        return str(err)
+    return True
+
+
+class AmbientBlipLoader:
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Load a BLIP image-captioning model from ComfyUI/models/blip (local files only, safetensors)."
+    RETURN_TYPES = ("BLIP_MODEL",)
+    RETURN_NAMES = ("blip_model",)
+    OUTPUT_TOOLTIPS = ("The loaded captioner; connect to Caption Image (BLIP).",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (_folder_choices(models.BLIP), {
+                "tooltip": "A transformers BLIP captioning folder in ComfyUI/models/blip, e.g. "
+                           "blip-image-captioning-large (better) or -base (faster). See the README for the "
+                           "`hf download` command."}),
+            "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model):
+        return _validate_folder(models.BLIP, model)
+
+    def execute(self, model, dtype):
+        plan = comfy_glue.device_plan(models.BLIP)
+        handle = models.make_handle(models.BLIP, model, comfy_glue.model_roots(comfy_glue.BLIP_FOLDER), dtype, plan)
+        models.load(handle, plan)
+        return (handle,)
+
+
+class AmbientBlipCaption:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Describe each image of a batch in words with BLIP. A batch of N images gives N captions, and "
+                   "the nodes after it run once per caption.")
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("caption",)
+    OUTPUT_IS_LIST = (True,)
+    OUTPUT_TOOLTIPS = ("One caption per image (a list); connect to Build Ambient Prompt.",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "image": ("IMAGE", {"tooltip": "The picture(s) to hear: from Load Image or any image-generation node. "
+                                           "Every image of the batch gets its own caption."}),
+            "blip_model": ("BLIP_MODEL", {"tooltip": "From Load BLIP Caption Model."}),
+            "prefix": ("STRING", {"default": "", "tooltip": "Optional start of the caption that steers BLIP "
+                                  "(conditional captioning), e.g. 'a photography of'. Empty: BLIP decides alone."}),
+            "max_tokens": ("INT", {"default": 30, "min": 5, "max": 100, "step": 1,
+                                   "tooltip": "Longest caption in tokens (about words). 20-40 describes a scene."}),
+            "beams": ("INT", {"default": 3, "min": 1, "max": 10, "step": 1,
+                              "tooltip": "Beam-search width: 1 is fastest (greedy); 3-5 gives steadier captions."}),
+        }}
+
+    def execute(self, image, blip_model, prefix, max_tokens, beams):
+        from .caption import caption_images, check_images
+
+        check_images(image)
+        plan = comfy_glue.device_plan(models.BLIP)
+        with models.on_device(blip_model, plan) as (model, processor):
+            captions = caption_images(model, processor, image, prefix=prefix, max_new_tokens=max_tokens,
+                                      num_beams=beams, on_step=comfy_glue.progress(image.shape[0] * max_tokens))
+        return (captions,)
+
+
+class AmbientPromptBuilder:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Turn a caption of what is seen into a Stable Audio prompt of what is heard (sound sources, "
+                   "textures, a style preset) and a negative prompt that keeps the ambience clean.")
+    RETURN_TYPES = ("STRING", "STRING")
+    RETURN_NAMES = ("prompt", "negative_prompt")
+    OUTPUT_TOOLTIPS = ("What to hear; connect to the sampler's prompt.",
+                       "What to avoid (music, speech, distortion... unless the scene wants them); connect to the "
+                       "sampler's negative_prompt.")
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "caption": ("STRING", {"forceInput": True, "tooltip": "A description of the scene, e.g. from Caption "
+                                                                  "Image (BLIP)."}),
+            "preset": (PRESET_NAMES, {"default": DEFAULT_PRESET, "tooltip": "The character of the soundscape: "
+                                      "natural field recording, calm meditation bed, cinematic atmosphere, game "
+                                      "background loop or cozy interior."}),
+            "extra": ("STRING", {"default": "", "multiline": True, "tooltip": "Optional sounds or words to add, "
+                                 "e.g. 'light rain, distant thunder'. Mentioning music allows music."}),
+        }}
+
+    def execute(self, caption, preset, extra):
+        prompt, negative = build_prompt(caption, preset, extra)
+        log.info("ambient prompt: %s | negative: %s", prompt, negative)
+        return (prompt, negative)
+
+
+class AmbientStableAudioLoader:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Load a Stable Audio model (a diffusers pipeline folder, e.g. Stable Audio Open 1.0) from "
+                   "ComfyUI/models/diffusers (local files only, safetensors).")
+    RETURN_TYPES = ("STABLE_AUDIO_MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("The loaded model; connect to Stable Audio Sampler.",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (_folder_choices(models.STABLE_AUDIO), {
+                "tooltip": "A diffusers Stable Audio folder (with model_index.json) in ComfyUI/models/diffusers, "
+                           "e.g. stable-audio-open-1.0 (47 s at most, 100 steps, cfg 7). See the README for the "
+                           "`hf download` command."}),
+            "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model):
+        return _validate_folder(models.STABLE_AUDIO, model)
+
+    def execute(self, model, dtype):
+        plan = comfy_glue.device_plan(models.STABLE_AUDIO)
+        handle = models.make_handle(models.STABLE_AUDIO, model, comfy_glue.model_roots(comfy_glue.DIFFUSERS_FOLDER),
+                                    dtype, plan)
+        models.load(handle, plan)
+        return (handle,)
+
+
+class AmbientStableAudioSampler:
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Generate an ambient soundscape from a text prompt with a Stable Audio model."
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = ("Stereo audio at the model's sample rate (44.1 kHz for Stable Audio Open), one clip per "
+                       "variation; connects to Save WAV and any core audio node.",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("STABLE_AUDIO_MODEL", {"tooltip": "From Load Stable Audio Model."}),
+            "prompt": ("STRING", {"default": "gentle waves breaking on a sandy beach, distant seagulls, sea breeze, "
+                                  "high quality field recording", "multiline": True,
+                                  "tooltip": "What to hear: sound sources and textures. Connect Build Ambient "
+                                             "Prompt's prompt, or type one. Longer than the text encoder's 128 "
+                                             "tokens is shortened on a word boundary."}),
+            "negative_prompt": ("STRING", {"default": "music, melody, vocals, speech, distortion, low quality",
+                                           "multiline": True,
+                                           "tooltip": "What to avoid. Used only when cfg is above 1. Connect Build "
+                                                      "Ambient Prompt's negative_prompt, or type one."}),
+            "seconds": ("FLOAT", {"default": 10.0, "min": 0.1, "max": 380.0, "step": 0.1,
+                                  "tooltip": "Length of each clip in seconds, up to the model's maximum (47.55 s "
+                                             "for Stable Audio Open 1.0)."}),
+            "steps": ("INT", {"default": 100, "min": 1, "max": 1000, "step": 1,
+                              "tooltip": "Sampling steps: more is finer and slower. Stable Audio Open: 100 "
+                                         "(50 is a good draft)."}),
+            "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 25.0, "step": 0.1,
+                              "tooltip": "How closely to follow the prompt (classifier-free guidance). Stable Audio "
+                                         "Open: 7. 1 or less turns guidance and the negative prompt off."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
+                             "tooltip": "Same seed + same inputs = same audio. Change it for another take."}),
+            "variations": ("INT", {"default": 1, "min": 1, "max": 16, "step": 1,
+                                   "tooltip": "Clips to make from this prompt, each from its own noise (a batch)."}),
+        }}
+
+    def execute(self, model, prompt, negative_prompt, seconds, steps, cfg, seed, variations):
+        from .soundscape import check_settings, generate_soundscape
+
+        check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations)
+        plan = comfy_glue.device_plan(models.STABLE_AUDIO)
+        with models.on_device(model, plan) as pipe:
+            waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative_prompt, seconds=seconds,
+                                                 steps=steps, cfg=cfg, seed=seed, variations=variations,
+                                                 on_step=comfy_glue.progress(steps))
+        return ({"waveform": waveform, "sample_rate": rate},)
+
+
+class AmbientSaveWav:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Save audio as WAV files in ComfyUI's output folder (never overwriting) and play it on the node.")
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "audio": ("AUDIO", {"tooltip": "Audio to save: from Stable Audio Sampler or any node that outputs AUDIO "
+                                           "(mono or stereo, any sample rate). Each clip of a batch is one file."}),
+            "filename_prefix": ("STRING", {"default": DEFAULT_PREFIX,
+                                           "tooltip": "File name start inside the output folder; 'sub/name' makes a "
+                                                      "subfolder; %year%, %month%, %day% are filled in. A counter is "
+                                                      "added: name_00001_.wav, name_00002_.wav..."}),
+            "bit_depth": (list(BIT_DEPTHS), {"default": "16", "tooltip": "16: CD quality, smallest files. 24: more "
+                                             "headroom for editing. 32-float: exact, keeps peaks above full scale."}),
+        }, "optional": {
+            "audioUI": ("AUDIO_UI", {"tooltip": "Player for the saved audio (shown after a run)."}),
+        }}
+
+    def execute(self, audio, filename_prefix, bit_depth, audioUI=None):
+        from .wav import check_audio, save_wav
+
+        waveform, rate = check_audio(audio)
+        saved = save_wav(waveform, rate, comfy_glue.output_directory(), filename_prefix, bit_depth)
+        return {"ui": {"audio": [{"filename": s.filename, "subfolder": s.subfolder, "type": "output"} for s in saved]}}
+
+
+NODE_CLASSES = {
+    "AmbientBlipLoader": (AmbientBlipLoader, "Load BLIP Caption Model"),
+    "AmbientBlipCaption": (AmbientBlipCaption, "Caption Image (BLIP)"),
+    "AmbientPromptBuilder": (AmbientPromptBuilder, "Build Ambient Prompt"),
+    "AmbientStableAudioLoader": (AmbientStableAudioLoader, "Load Stable Audio Model"),
+    "AmbientStableAudioSampler": (AmbientStableAudioSampler, "Stable Audio Sampler"),
+    "AmbientSaveWav": (AmbientSaveWav, "Save WAV"),
+}

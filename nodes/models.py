@@ -1,0 +1,378 @@
+"""The one place that finds, checks, loads, caches, moves and frees models.
+
+Loader nodes return a light :class:`ModelHandle` (folder, dtype, family); the weights live in this module's
+cache, one model per kind keyed by (folder, dtype), so two sampler nodes share one copy and loading another folder
+releases the previous one. Models rest on the offload device and move to the load device only while they run
+(:func:`on_device`), after asking ComfyUI to free that much room; the move back happens in ``finally`` so an error
+or a Cancel never leaves a model on the GPU. We chose this over wrapping in ComfyUI's ``ModelPatcher`` for the
+foundation: it guarantees the caption model is off the GPU before Stable Audio samples, needs no container
+modules around transformers/diffusers objects, and works the same in ComfyUI and in the CLI.
+
+Loading is local only: ``from_pretrained(folder, local_files_only=True)``, safetensors only, never
+``trust_remote_code``, never a hub id.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+BLIP = "blip"
+STABLE_AUDIO = "stable_audio"
+
+BLIP_NODE = "Load BLIP Caption Model"
+STABLE_AUDIO_NODE = "Load Stable Audio Model"
+
+# model_index.json "_class_name" -> family settings. A later family (StableAudio3Pipeline) joins here.
+STABLE_AUDIO_FAMILIES: dict[str, dict[str, Any]] = {
+    "StableAudioPipeline": {"label": "Stable Audio Open", "default_steps": 100, "default_cfg": 7.0},
+}
+
+BLIP_HELP = (
+    "Put a transformers BLIP captioning folder there (config.json, model.safetensors, tokenizer and "
+    "preprocessor files), e.g. `hf download Salesforce/blip-image-captioning-large --local-dir "
+    "ComfyUI/models/blip/blip-image-captioning-large`, then refresh the page (R) so the list updates."
+)
+STABLE_AUDIO_HELP = (
+    "Put a diffusers Stable Audio folder there (model_index.json with transformer/, vae/, text_encoder/, "
+    "tokenizer/, projection_model/, scheduler/), e.g. accept the licence of stabilityai/stable-audio-open-1.0 on "
+    "huggingface.co, `hf auth login`, then `hf download stabilityai/stable-audio-open-1.0 --local-dir "
+    "ComfyUI/models/diffusers/stable-audio-open-1.0`, then refresh the page (R) so the list updates."
+)
+
+_SAFE_WEIGHTS = (".safetensors",)
+_PICKLE_WEIGHTS = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """What a loader node outputs: which model, not the weights.
+
+    Attributes:
+        kind: ``"blip"`` or ``"stable_audio"``.
+        path: absolute folder.
+        dtype: resolved dtype name (``fp32``/``fp16``/``bf16``).
+        family: the model class (``BlipForConditionalGeneration``, ``StableAudioPipeline``...).
+        name: the folder name the user picked (for messages and metadata).
+    """
+
+    kind: str
+    path: str
+    dtype: str
+    family: str
+    name: str
+
+
+@dataclass
+class DevicePlan:
+    """Where a model runs and rests. In ComfyUI it comes from ``comfy_glue.device_plan``; standalone from
+    :func:`standalone_plan`."""
+
+    load_device: str = "cpu"
+    offload_device: str = "cpu"
+    auto_dtype: str = "fp32"
+    free_memory: Callable[[int], Any] | None = None
+    after_offload: Callable[[], Any] | None = None
+    moves: list = field(default_factory=list)  # (what, device) log, read by tests and benchmarks
+
+
+def standalone_plan() -> DevicePlan:
+    """Device plan without ComfyUI: the first CUDA GPU if there is one (fp16), else the CPU (fp32)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return DevicePlan(load_device="cuda", offload_device="cpu", auto_dtype="fp16",
+                          after_offload=torch.cuda.empty_cache)
+    return DevicePlan()
+
+
+# --------------------------------------------------------------------------------------------- finding folders
+def _walk_dirs(root: str, max_depth: int = 3) -> Iterator[str]:
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        return
+    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
+        depth = os.path.relpath(dirpath, root).count(os.sep) + (0 if dirpath == root else 1)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if depth >= max_depth:
+            dirnames[:] = []
+        yield dirpath
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _is_blip_folder(path: str) -> bool:
+    cfg = _read_json(os.path.join(path, "config.json"))
+    return bool(cfg) and cfg.get("model_type") == "blip"
+
+
+def _stable_audio_class(path: str) -> str | None:
+    index = _read_json(os.path.join(path, "model_index.json"))
+    return index.get("_class_name") if index else None
+
+
+def list_model_folders(kind: str, roots: list[str]) -> list[str]:
+    """Model folders of ``kind`` under ``roots``, as names relative to their root (what the dropdown shows).
+
+    BLIP: folders whose config.json says ``model_type: blip``. Stable Audio: folders with a model_index.json of a
+    supported pipeline class. Cheap (reads small JSON files only): safe for ``INPUT_TYPES``.
+    """
+    found: list[str] = []
+    for root in roots:
+        for d in _walk_dirs(root):
+            ok = _is_blip_folder(d) if kind == BLIP else _stable_audio_class(d) in STABLE_AUDIO_FAMILIES
+            if ok:
+                rel = os.path.relpath(d, os.path.abspath(root)).replace(os.sep, "/")
+                if rel not in found:
+                    found.append(rel)
+    return sorted(found)
+
+
+def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
+    """The absolute folder for dropdown value ``name``, checked; ``ValueError`` saying what to do otherwise.
+
+    Refuses: a missing folder, a folder of another model type, pickle-only weights (never unpickled), and configs
+    that ask for remote code (never executed).
+    """
+    node, input_name, help_text = (
+        (BLIP_NODE, "model", BLIP_HELP) if kind == BLIP else (STABLE_AUDIO_NODE, "model", STABLE_AUDIO_HELP)
+    )
+    searched = ", ".join(roots) if roots else "(no model folder is configured)"
+    if not isinstance(name, str) or not name.strip() or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        raise ValueError(f'{node}: "{input_name}" is {name!r}, which is not a folder name inside {searched}. '
+                         f"Pick a folder from the list. {help_text}")
+    path = None
+    for root in roots:
+        candidate = os.path.abspath(os.path.join(root, name))
+        if os.path.isdir(candidate):
+            path = candidate
+            break
+    if path is None:
+        raise ValueError(f'{node}: "{input_name}" is "{name}" but no such folder was found in {searched}. {help_text}')
+
+    if kind == BLIP:
+        cfg_path = os.path.join(path, "config.json")
+        if not os.path.isfile(cfg_path):
+            raise ValueError(f'{node}: "{input_name}" folder {path} has no config.json, so it is not a transformers '
+                             f"model folder. {help_text}")
+        cfg = _read_json(cfg_path)
+        if cfg is None:
+            raise ValueError(f'{node}: {cfg_path} is not valid JSON (a broken or partial download?). '
+                             f"Download the folder again. {help_text}")
+        if cfg.get("model_type") != "blip":
+            raise ValueError(f'{node}: "{input_name}" folder {path} holds a "{cfg.get("model_type")}" model, not BLIP. '
+                             f"Pick a BLIP captioning folder. {help_text}")
+        configs = [cfg]
+        weight_dirs = [path]
+    else:
+        index_path = os.path.join(path, "model_index.json")
+        index = _read_json(index_path)
+        if index is None:
+            raise ValueError(f'{node}: "{input_name}" folder {path} has no readable model_index.json, so it is not '
+                             f"a diffusers pipeline folder. {help_text}")
+        cls = index.get("_class_name")
+        if cls not in STABLE_AUDIO_FAMILIES:
+            raise ValueError(f'{node}: "{input_name}" folder {path} holds a {cls} pipeline; this node loads '
+                             f"{', '.join(STABLE_AUDIO_FAMILIES)}. Pick a Stable Audio folder. {help_text}")
+        weight_dirs = [os.path.join(path, k) for k, v in index.items()
+                       if not k.startswith("_") and isinstance(v, list) and os.path.isdir(os.path.join(path, k))]
+        configs = [c for c in (_read_json(os.path.join(d, "config.json")) for d in weight_dirs) if c]
+
+    for cfg in configs:
+        if "auto_map" in cfg or cfg.get("trust_remote_code"):
+            raise ValueError(f"{node}: the folder {path} asks to run its own Python code (auto_map); this pack never "
+                             f"runs code from model folders. Use the official folder. {help_text}")
+    for d in weight_dirs:
+        files = os.listdir(d)
+        has_pickle = any(f.endswith(_PICKLE_WEIGHTS) for f in files)
+        has_safe = any(f.endswith(_SAFE_WEIGHTS) for f in files)
+        if has_pickle and not has_safe:
+            raise ValueError(f"{node}: {d} holds only pickle weights ({', '.join(f for f in files if f.endswith(_PICKLE_WEIGHTS))}), "
+                             f"which can run code when loaded, so this pack refuses them. Download the .safetensors "
+                             f"weights instead. {help_text}")
+    return path
+
+
+def make_handle(kind: str, name: str, roots: list[str], dtype: str, plan: DevicePlan) -> ModelHandle:
+    """Check the folder and resolve ``dtype`` ("auto" follows the plan) into a :class:`ModelHandle`; loads nothing."""
+    node = BLIP_NODE if kind == BLIP else STABLE_AUDIO_NODE
+    if dtype not in DTYPES:
+        raise ValueError(f'{node}: "dtype" is {dtype!r} but must be one of {", ".join(DTYPES)}. Pick one from the list.')
+    path = resolve_model_folder(kind, name, roots)
+    resolved = plan.auto_dtype if dtype == "auto" else dtype
+    family = "BlipForConditionalGeneration" if kind == BLIP else _stable_audio_class(path)
+    return ModelHandle(kind=kind, path=path, dtype=resolved, family=family, name=name)
+
+
+# --------------------------------------------------------------------------------------------- loading, caching
+_CACHE: dict[str, tuple[tuple, Any]] = {}
+_LOCK = threading.RLock()
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
+def quiet_libraries() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", module="torchsde")
+    warnings.filterwarnings("ignore", message=".*weight_norm.*is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*requires torchvision.*falling back.*")
+    try:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+    except (ImportError, AttributeError):
+        pass
+    try:
+        import diffusers
+
+        diffusers.utils.logging.disable_progress_bar()
+    except (ImportError, AttributeError):
+        pass
+
+
+def _load_failed(node: str, path: str, err: Exception, help_text: str) -> ValueError:
+    return ValueError(f"{node}: could not load {path}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. "
+                      f"The folder may be incomplete or corrupt; download it again. {help_text}")
+
+
+def _load_blip(handle: ModelHandle):
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    processor = BlipProcessor.from_pretrained(handle.path, local_files_only=True)
+    model = BlipForConditionalGeneration.from_pretrained(
+        handle.path, local_files_only=True, use_safetensors=True, dtype=_torch_dtype(handle.dtype))
+    model.eval()
+    return model, processor
+
+
+def _load_stable_audio(handle: ModelHandle):
+    import importlib.util
+
+    import diffusers
+
+    pipeline_cls = getattr(diffusers, handle.family)
+    major_minor = tuple(int(x) for x in diffusers.__version__.split(".")[:2])
+    dtype_kw = "dtype" if major_minor >= (0, 40) else "torch_dtype"  # torch_dtype is deprecated from 0.40
+    pipe = pipeline_cls.from_pretrained(
+        handle.path, local_files_only=True, use_safetensors=True, **{dtype_kw: _torch_dtype(handle.dtype)},
+        # without accelerate diffusers warns and falls back to this anyway; say it so the log stays clean
+        low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load(handle: ModelHandle, plan: DevicePlan | None = None):
+    """The loaded model for ``handle``, from the cache or from disk (onto ``plan.offload_device``).
+
+    Returns ``(model, processor)`` for BLIP, the diffusers pipeline for Stable Audio. One model per kind is kept:
+    loading another folder or dtype drops the previous one.
+    """
+    key = (handle.path, handle.dtype)
+    with _LOCK:
+        cached = _CACHE.get(handle.kind)
+        if cached and cached[0] == key:
+            return cached[1]
+        _CACHE.pop(handle.kind, None)  # release the previous model of this kind before loading the next
+        quiet_libraries()
+        node, help_text = (BLIP_NODE, BLIP_HELP) if handle.kind == BLIP else (STABLE_AUDIO_NODE, STABLE_AUDIO_HELP)
+        log.info("loading %s from %s (%s)", handle.family, handle.path, handle.dtype)
+        try:
+            obj = _load_blip(handle) if handle.kind == BLIP else _load_stable_audio(handle)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, json.JSONDecodeError) as err:
+            raise _load_failed(node, handle.path, err, help_text) from err
+        if plan is not None and plan.offload_device != "cpu":
+            _move(obj, plan.offload_device)
+        _CACHE[handle.kind] = (key, obj)
+        return obj
+
+
+def unload(kind: str | None = None) -> None:
+    """Drop cached models (one kind, or all)."""
+    with _LOCK:
+        for k in [kind] if kind else list(_CACHE):
+            _CACHE.pop(k, None)
+
+
+def cached_kinds() -> list[str]:
+    return sorted(_CACHE)
+
+
+def _modules(obj) -> list:
+    import torch
+
+    if isinstance(obj, tuple):
+        obj = obj[0]
+    if isinstance(obj, torch.nn.Module):
+        return [obj]
+    components = getattr(obj, "components", {}) or {}
+    return [m for m in components.values() if isinstance(m, torch.nn.Module)]
+
+
+def model_bytes(obj) -> int:
+    """Bytes of parameters and buffers of a loaded model or pipeline."""
+    total = 0
+    for m in _modules(obj):
+        total += sum(p.numel() * p.element_size() for p in m.parameters())
+        total += sum(b.numel() * b.element_size() for b in m.buffers())
+    return total
+
+
+def model_device(obj) -> str:
+    """The device of the first parameter (``"cpu"``, ``"cuda:0"``...)."""
+    for m in _modules(obj):
+        for p in m.parameters():
+            return str(p.device)
+    return "cpu"
+
+
+def _move(obj, device: str) -> None:
+    for m in _modules(obj):
+        m.to(device)
+
+
+# Working memory beyond the weights while a model runs (activations, VAE decode); the request to ComfyUI.
+_WORKING_BYTES = {BLIP: 1 << 30, STABLE_AUDIO: 4 << 30}
+
+
+@contextlib.contextmanager
+def on_device(handle: ModelHandle, plan: DevicePlan):
+    """Load ``handle`` (cached) and hold it on ``plan.load_device`` for the ``with`` block.
+
+    Asks ComfyUI to free room first; moves the model back to the offload device in ``finally`` (also after an
+    error or a Cancel) and empties the allocator cache.
+    """
+    obj = load(handle, plan)
+    moved = plan.load_device != plan.offload_device
+    if moved:
+        if plan.free_memory is not None:
+            plan.free_memory(model_bytes(obj) + _WORKING_BYTES[handle.kind])
+        _move(obj, plan.load_device)
+        plan.moves.append((handle.kind, plan.load_device))
+    try:
+        yield obj
+    finally:
+        if moved:
+            _move(obj, plan.offload_device)
+            plan.moves.append((handle.kind, plan.offload_device))
+            if plan.after_offload is not None:
+                plan.after_offload()

@@ -1,0 +1,100 @@
+"""Load the pack the way ComfyUI does, offline, with ComfyUI's modules real or stood in.
+
+- HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE are set before anything imports huggingface_hub.
+- ComfyUI's ``folder_paths`` and ``comfy.*``: the real ones when ComfyUI is importable, else ``tests/comfy_stub``.
+- The pack is imported from its ``__init__.py`` under a fixed package name (as ComfyUI imports
+  ``custom_nodes/<folder>``), so relative imports resolve exactly as in ComfyUI.
+"""
+import importlib.util
+import os
+import sys
+import warnings
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK_NAME = "ambient_pack_under_test"
+
+if importlib.util.find_spec("folder_paths") is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "comfy_stub"))
+
+
+def _load_pack():
+    if PACK_NAME in sys.modules:
+        return sys.modules[PACK_NAME]
+    spec = importlib.util.spec_from_file_location(PACK_NAME, ROOT / "__init__.py",
+                                                  submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACK_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+pack = _load_pack()
+
+
+def pack_module(name: str):
+    """A submodule of the pack under test, e.g. ``pack_module("wav")``."""
+    return importlib.import_module(f"{PACK_NAME}.nodes.{name}")
+
+
+@pytest.fixture(scope="session")
+def comfy_models(tmp_path_factory):
+    """A ComfyUI-like base folder with tiny random BLIP and Stable Audio models built and saved into
+    ``models/blip/`` and ``models/diffusers/``; ``folder_paths`` points at it."""
+    import folder_paths
+
+    warnings.filterwarnings("ignore", module="torchsde")
+    base = tmp_path_factory.mktemp("comfy_base")
+    demo = pack_module("demo_models")
+    blip, sa = demo.build_demo_models(str(base / "models"))
+    if hasattr(folder_paths, "set_base"):
+        folder_paths.set_base(str(base))
+    else:  # the real ComfyUI
+        folder_paths.add_model_folder_path("diffusers", str(base / "models" / "diffusers"), is_default=True)
+        folder_paths.add_model_folder_path("blip", str(base / "models" / "blip"), is_default=True)
+        folder_paths.set_output_directory(str(base / "output"))
+    return {"base": base, "blip": blip, "stable_audio": sa, "blip_name": demo.BLIP_NAME,
+            "stable_audio_name": demo.STABLE_AUDIO_NAME}
+
+
+@pytest.fixture
+def output_dir(comfy_models, tmp_path):
+    """A fresh, empty ComfyUI output folder for one test."""
+    import folder_paths
+
+    out = tmp_path / "output"
+    out.mkdir()
+    if hasattr(folder_paths, "set_base"):
+        folder_paths.output_directory = str(out)
+    else:
+        folder_paths.set_output_directory(str(out))
+    return out
+
+
+@pytest.fixture
+def interrupt_after():
+    """``interrupt_after(n)``: install ComfyUI-like progress hook that presses Cancel at the n-th tick."""
+    import comfy.model_management as mm
+    import comfy.utils
+
+    ticks = []
+    saved = comfy.utils.PROGRESS_BAR_HOOK
+
+    def install(n):
+        def hook(value, total, preview, node_id=None):
+            ticks.append((value, total))
+            if len(ticks) == n:
+                mm.interrupt_current_processing(True)
+            mm.throw_exception_if_processing_interrupted()  # what ComfyUI's own hook does (main.py)
+        comfy.utils.PROGRESS_BAR_HOOK = hook
+        return ticks
+
+    yield install
+    comfy.utils.PROGRESS_BAR_HOOK = saved
+    mm.interrupt_current_processing(False)

@@ -1,0 +1,58 @@
+"""The pack's public API: node ids, display names, categories, inputs (names and order), tooltips everywhere.
+
+Node ids and input names are stored in users' saved workflows: a change here breaks them. Change this list only
+on purpose, and say so in the change log.
+"""
+import pytest
+
+from conftest import pack
+
+API = {
+    "AmbientBlipLoader": ("Load BLIP Caption Model", ["model", "dtype"], ["BLIP_MODEL"]),
+    "AmbientBlipCaption": ("Caption Image (BLIP)", ["image", "blip_model", "prefix", "max_tokens", "beams"],
+                           ["STRING"]),
+    "AmbientPromptBuilder": ("Build Ambient Prompt", ["caption", "preset", "extra"], ["STRING", "STRING"]),
+    "AmbientStableAudioLoader": ("Load Stable Audio Model", ["model", "dtype"], ["STABLE_AUDIO_MODEL"]),
+    "AmbientStableAudioSampler": ("Stable Audio Sampler", ["model", "prompt", "negative_prompt", "seconds", "steps",
+                                                           "cfg", "seed", "variations"], ["AUDIO"]),
+    "AmbientSaveWav": ("Save WAV", ["audio", "filename_prefix", "bit_depth", "audioUI"], []),
+}
+
+
+def _inputs(cls):
+    spec = cls.INPUT_TYPES()
+    return {**spec.get("required", {}), **spec.get("optional", {})}
+
+
+def test_node_ids_names_inputs_outputs_are_stable():
+    assert list(pack.NODE_CLASS_MAPPINGS) == list(API)
+    for node_id, (display, inputs, outputs) in API.items():
+        cls = pack.NODE_CLASS_MAPPINGS[node_id]
+        assert pack.NODE_DISPLAY_NAME_MAPPINGS[node_id] == display
+        assert list(_inputs(cls)) == inputs, node_id
+        assert list(cls.RETURN_TYPES) == outputs, node_id
+        assert cls.CATEGORY == "audio/ambient" and cls.FUNCTION == "execute"
+        assert callable(getattr(cls, cls.FUNCTION))
+
+
+@pytest.mark.parametrize("node_id", list(API))
+def test_every_input_and_output_has_a_tooltip_and_the_node_a_description(node_id):
+    cls = pack.NODE_CLASS_MAPPINGS[node_id]
+    assert len(cls.DESCRIPTION) > 20
+    for name, spec in _inputs(cls).items():
+        assert len(spec) == 2 and len(spec[1].get("tooltip", "")) > 10, f"{node_id}.{name} has no tooltip"
+    if cls.RETURN_TYPES:
+        assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES)
+        assert all(len(t) > 10 for t in cls.OUTPUT_TOOLTIPS)
+
+
+def test_sampler_defaults_match_stable_audio_open():
+    req = pack.NODE_CLASS_MAPPINGS["AmbientStableAudioSampler"].INPUT_TYPES()["required"]
+    assert req["steps"][1]["default"] == 100 and req["cfg"][1]["default"] == 7.0
+    assert req["seed"][1]["max"] == 2**64 - 1 and req["seed"][1]["control_after_generate"] is True
+
+
+def test_output_node_previews_audio():
+    cls = pack.NODE_CLASS_MAPPINGS["AmbientSaveWav"]
+    assert cls.OUTPUT_NODE is True
+    assert cls.INPUT_TYPES()["optional"]["audioUI"][0] == "AUDIO_UI"

@@ -1,0 +1,32 @@
+"""Build tiny random models named like the real ones, for running the example workflows in a real ComfyUI.
+
+    python tools/harness_models.py /tmp/ambient_models   # writes models/ + extra_model_paths.yaml there
+
+Then: ``python ../shared/harness/comfy_harness.py accept --pack . --models-config /tmp/ambient_models/extra_model_paths.yaml
+--input assets/example_beach.jpg --browser``. The models are random (noise, random words): this checks the
+plumbing in ComfyUI, not the sound.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from nodes.demo_models import build_demo_models  # noqa: E402
+
+# The folder names the example workflows use (what `hf download ... --local-dir` creates in the README).
+BLIP_NAME = "blip-image-captioning-large"
+STABLE_AUDIO_NAME = "stable-audio-open-1.0"
+
+
+def main(target: str) -> None:
+    models_dir = os.path.join(os.path.abspath(target), "models")
+    # 960 latents x 2048 / 44100 Hz = 44.6 s: long enough for the workflows' settings
+    build_demo_models(models_dir, blip_name=BLIP_NAME, stable_audio_name=STABLE_AUDIO_NAME, sample_size=960)
+    yaml_path = os.path.join(os.path.abspath(target), "extra_model_paths.yaml")
+    with open(yaml_path, "w", encoding="utf-8") as f:
+        f.write(f"ambient_test_models:\n    base_path: {models_dir}\n    blip: blip/\n    diffusers: diffusers/\n")
+    print(yaml_path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/ambient_models")
