@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -53,6 +54,22 @@ def _special_token_ids(processor) -> list[list[int]]:
     return [[i] for i in sorted(i for i in ids if isinstance(i, int) and i >= 0)]
 
 
+def _token_ticker(on_step, offset: int, start_len: int, max_new_tokens: int, total: int):
+    """A transformers stopping criterion that never stops but reports each generated token to ``on_step`` (and
+    lets it raise: Cancel)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class Tick(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            if on_step is not None:
+                made = min(max_new_tokens, max(0, input_ids.shape[-1] - start_len))
+                on_step(offset + made, total)
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    return Tick()
+
+
 def caption_images(model, processor, images: "torch.Tensor", *, prefix: str = "", max_new_tokens: int = 30,
                    num_beams: int = 3, on_step: Callable[[int, int], None] | None = None) -> list[str]:
     """Caption each image of a batch.
@@ -71,7 +88,7 @@ def caption_images(model, processor, images: "torch.Tensor", *, prefix: str = ""
         B captions, in batch order, without the prefix's special tokens, stripped.
     """
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers import StoppingCriteriaList
 
     check_images(images)
     device = next(model.parameters()).device
@@ -85,17 +102,11 @@ def caption_images(model, processor, images: "torch.Tensor", *, prefix: str = ""
         inputs.pop("token_type_ids", None)
         start_len = inputs["input_ids"].shape[-1] if "input_ids" in inputs else 1
 
-        class _Tick(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                if on_step is not None:
-                    made = min(max_new_tokens, max(0, input_ids.shape[-1] - start_len))
-                    on_step(i * max_new_tokens + made, total)
-                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-
+        tick = _token_ticker(on_step, i * max_new_tokens, start_len, max_new_tokens, total)
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, num_beams=num_beams,
                                  bad_words_ids=_special_token_ids(processor) or None,
-                                 stopping_criteria=StoppingCriteriaList([_Tick()]))
+                                 stopping_criteria=StoppingCriteriaList([tick]))
         text = processor.decode(out[0], skip_special_tokens=True)
         captions.append(" ".join(text.split()))
         if on_step is not None:

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                                            on_step=_progress("caption", args.quiet))
         with models.on_device(sa, plan) as pipe:
             seconds = args.seconds if args.seconds is not None else min(10.0, int(max_seconds_of(pipe) * 100) / 100)
-            for i, (path, caption) in enumerate(zip(images, captions)):
+            for path, caption in zip(images, captions):
                 prompt, negative = build_prompt(caption, args.preset, args.extra)
                 print(f"image:    {path}\ncaption:  {caption}\nprompt:   {prompt}\nnegative: {negative}")
                 waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds,

@@ -7,7 +7,7 @@ returns (a device plan, an ``on_step`` callback, folders) into them.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 BLIP_FOLDER = "blip"          # pack-registered model folder type: ComfyUI/models/blip/
 DIFFUSERS_FOLDER = "diffusers"  # ComfyUI's own folder type for diffusers pipelines: ComfyUI/models/diffusers/

@@ -22,11 +22,29 @@ _T5_PIECES = ("▁a ▁the ▁of ▁and ▁with ▁sound ▁ambience ▁waves �
               "▁room ▁tone ▁crowd ▁street ▁traffic ▁sea ▁gulls ▁leaves ▁insects ▁hum ▁, s ing ed e a o i").split()
 
 
-def build_tiny_blip(folder: str, seed: int = 0) -> str:
-    """Write a tiny random BLIP captioner (model + processor) to ``folder``; returns ``folder``."""
+# Published architectures (Salesforce/blip-image-captioning-large, stabilityai/stable-audio-open-1.0) for the GPU
+# benchmarks, where speed and memory matter and weight values do not; "tiny" for tests and the demo.
+BLIP_SIZES = {
+    "tiny": dict(vision=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                             image_size=32, patch_size=8, projection_dim=32),
+                 text=dict(hidden_size=32, encoder_hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                           num_attention_heads=4, max_position_embeddings=64, projection_dim=32),
+                 vocab_size=None, image_size=32, projection_dim=32),
+    "large": dict(vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                              image_size=384, patch_size=16, projection_dim=512),
+                  text=dict(hidden_size=768, encoder_hidden_size=1024, intermediate_size=3072, num_hidden_layers=12,
+                            num_attention_heads=12, max_position_embeddings=512, projection_dim=768),
+                  vocab_size=30524, image_size=384, projection_dim=512),
+}
+
+
+def build_tiny_blip(folder: str, seed: int = 0, size: str = "tiny") -> str:
+    """Write a random BLIP captioner (model + processor) to ``folder``; returns ``folder``.
+
+    ``size``: "tiny" (47 k weights, tests and demo) or "large" (the published BLIP-large architecture, 470 M, for
+    GPU benchmarks; fp16 weights on disk)."""
     import torch
-    from transformers import (BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor,
-                              BlipProcessor)
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
 
     os.makedirs(folder, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *_WORDS, "[DEC]", "[ENC]"]
@@ -40,17 +58,18 @@ def build_tiny_blip(folder: str, seed: int = 0) -> str:
         os.remove(os.path.join(vocab_dir, name))
     os.rmdir(vocab_dir)
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("[DEC]", "[PAD]", "[SEP]")}
+    arch = BLIP_SIZES[size]
     torch.manual_seed(seed)
     config = BlipConfig(
-        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                           image_size=32, patch_size=8, projection_dim=32),
-        text_config=dict(vocab_size=len(tok), hidden_size=32, encoder_hidden_size=32, intermediate_size=37,
-                         num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64, projection_dim=32,
-                         bos_token_id=ids["[DEC]"], pad_token_id=ids["[PAD]"], sep_token_id=ids["[SEP]"],
-                         eos_token_id=ids["[SEP]"]),
-        projection_dim=32, image_text_hidden_size=32)
+        vision_config=arch["vision"],
+        text_config=dict(arch["text"], vocab_size=arch["vocab_size"] or len(tok), bos_token_id=ids["[DEC]"],
+                         pad_token_id=ids["[PAD]"], sep_token_id=ids["[SEP]"], eos_token_id=ids["[SEP]"]),
+        projection_dim=arch["projection_dim"], image_text_hidden_size=arch["text"]["hidden_size"])
     model = BlipForConditionalGeneration(config).eval()
-    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok)
+    if size != "tiny":
+        model = model.half()
+    side = arch["image_size"]
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": side, "width": side}), tokenizer=tok)
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     return folder
@@ -69,37 +88,63 @@ def _t5_tokenizer(max_length: int):
                            eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
 
 
-def build_tiny_stable_audio(folder: str, seed: int = 0, sample_size: int = 48, max_tokens: int = 128) -> str:
-    """Write a tiny random ``StableAudioPipeline`` to ``folder``; returns ``folder``.
+STABLE_AUDIO_SIZES = {
+    "tiny": dict(t5=dict(d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2, relative_attention_num_buckets=8,
+                         relative_attention_max_distance=16),
+                 t5_vocab=None,
+                 projection=dict(text_encoder_dim=16, conditioning_dim=8),
+                 vae=dict(encoder_hidden_size=4, channel_multiples=[1, 1, 1, 1, 1], decoder_channels=4,
+                          decoder_input_channels=4),
+                 dit=dict(in_channels=4, out_channels=4, num_layers=2, attention_head_dim=8, num_attention_heads=2,
+                          num_key_value_attention_heads=1, cross_attention_dim=16, time_proj_dim=8,
+                          global_states_input_dim=16, cross_attention_input_dim=8)),
+    "open-1.0": dict(t5=dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12,
+                             relative_attention_num_buckets=32, relative_attention_max_distance=128),
+                     t5_vocab=32128,
+                     projection=dict(text_encoder_dim=768, conditioning_dim=768),
+                     vae=dict(encoder_hidden_size=128, channel_multiples=[1, 2, 4, 8, 16], decoder_channels=128,
+                              decoder_input_channels=64),
+                     dit=dict(in_channels=64, out_channels=64, num_layers=24, attention_head_dim=64,
+                              num_attention_heads=24, num_key_value_attention_heads=12, cross_attention_dim=768,
+                              time_proj_dim=256, global_states_input_dim=1536, cross_attention_input_dim=768)),
+}
+
+
+def build_tiny_stable_audio(folder: str, seed: int = 0, sample_size: int = 48, max_tokens: int = 128,
+                            size: str = "tiny") -> str:
+    """Write a random ``StableAudioPipeline`` to ``folder``; returns ``folder``.
 
     With the real VAE hop (2048) and rate (44100 Hz), ``sample_size`` latents give sample_size x 2048 / 44100 s
-    at most (48 -> 2.23 s).
+    at most (48 -> 2.23 s; the real model: 1024 -> 47.55 s). ``size``: "tiny" (tests, demo) or "open-1.0" (the
+    published Stable Audio Open 1.0 architecture, 1.3 B weights, for GPU benchmarks; fp16 on disk).
     """
     import torch
-    from diffusers import (AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel,
-                           StableAudioPipeline)
+    from diffusers import (
+        AutoencoderOobleck,
+        CosineDPMSolverMultistepScheduler,
+        StableAudioDiTModel,
+        StableAudioPipeline,
+    )
     from diffusers.pipelines.stable_audio import StableAudioProjectionModel
     from transformers import T5Config, T5EncoderModel
 
+    arch = STABLE_AUDIO_SIZES[size]
     tok = _t5_tokenizer(max_tokens)
     torch.manual_seed(seed)
     text_encoder = T5EncoderModel(T5Config(
-        vocab_size=len(tok), d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2,
-        relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)).eval()
-    projection = StableAudioProjectionModel(text_encoder_dim=16, conditioning_dim=8, min_value=0, max_value=512)
-    vae = AutoencoderOobleck(encoder_hidden_size=4, downsampling_ratios=[2, 4, 4, 8, 8],
-                             channel_multiples=[1, 1, 1, 1, 1], decoder_channels=4, decoder_input_channels=4,
-                             audio_channels=2, sampling_rate=44100)
-    transformer = StableAudioDiTModel(sample_size=sample_size, in_channels=4, out_channels=4, num_layers=2,
-                                      attention_head_dim=8, num_attention_heads=2, num_key_value_attention_heads=1,
-                                      cross_attention_dim=16, time_proj_dim=8, global_states_input_dim=16,
-                                      cross_attention_input_dim=8)
+        vocab_size=arch["t5_vocab"] or len(tok), dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
+        decoder_start_token_id=0, feed_forward_proj="relu", **arch["t5"])).eval()
+    projection = StableAudioProjectionModel(min_value=0, max_value=512, **arch["projection"])
+    vae = AutoencoderOobleck(downsampling_ratios=[2, 4, 4, 8, 8], audio_channels=2, sampling_rate=44100,
+                             **arch["vae"])
+    transformer = StableAudioDiTModel(sample_size=sample_size, **arch["dit"])
     scheduler = CosineDPMSolverMultistepScheduler(sigma_min=0.3, sigma_max=500, sigma_data=1.0,
                                                   sigma_schedule="exponential", solver_order=2,
                                                   prediction_type="v_prediction", solver_type="midpoint")
     pipe = StableAudioPipeline(vae=vae, text_encoder=text_encoder, projection_model=projection, tokenizer=tok,
                                transformer=transformer, scheduler=scheduler)
+    if size != "tiny":
+        pipe.to(torch.float16)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
 

@@ -18,8 +18,9 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -273,10 +274,17 @@ def _load_stable_audio(handle: ModelHandle):
     pipeline_cls = getattr(diffusers, handle.family)
     major_minor = tuple(int(x) for x in diffusers.__version__.split(".")[:2])
     dtype_kw = "dtype" if major_minor >= (0, 40) else "torch_dtype"  # torch_dtype is deprecated from 0.40
-    pipe = pipeline_cls.from_pretrained(
-        handle.path, local_files_only=True, use_safetensors=True, **{dtype_kw: _torch_dtype(handle.dtype)},
-        # without accelerate diffusers warns and falls back to this anyway; say it so the log stays clean
-        low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None)
+    # diffusers warns that a half-precision pipeline "cannot run" on the CPU: it only rests there between runs
+    pipeline_log = logging.getLogger("diffusers.pipelines.pipeline_utils")
+    level = pipeline_log.level
+    pipeline_log.setLevel(logging.ERROR)
+    try:
+        pipe = pipeline_cls.from_pretrained(
+            handle.path, local_files_only=True, use_safetensors=True, **{dtype_kw: _torch_dtype(handle.dtype)},
+            # without accelerate diffusers warns and falls back to this anyway; say it so the log stays clean
+            low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None)
+    finally:
+        pipeline_log.setLevel(level)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -33,7 +33,6 @@ def render_spectrogram(waveform: "torch.Tensor", sample_rate: int, *, width: int
     wave_h = height // 5
     spec_h = height - wave_h
     # STFT with a Hann window; columns resampled to the image width
-    hop = max(1, len(mono) // width)
     n_fft = int(min(n_fft, max(64, 2 ** int(np.log2(max(64, len(mono)))))))
     pad = np.pad(mono, (n_fft // 2, n_fft // 2))
     starts = np.linspace(0, max(0, len(pad) - n_fft), num=width).astype(int) if len(pad) > n_fft else np.zeros(1, int)

@@ -4,7 +4,6 @@ Node ids and input names are stored in users' saved workflows: a change here bre
 on purpose, and say so in the change log.
 """
 import pytest
-
 from conftest import pack
 
 API = {

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import pack_module
 
 models = pack_module("models")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import re
 import subprocess
 import sys
 
 import pytest
-
 from conftest import pack_module
 
 _PATH = pathlib.Path(__file__).resolve().parents[1] / "nodes" / "prompt.py"

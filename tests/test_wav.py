@@ -5,7 +5,6 @@ import threading
 import pytest
 import soundfile as sf
 import torch
-
 from conftest import pack_module
 
 wav = pack_module("wav")

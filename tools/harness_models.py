@@ -9,9 +9,7 @@ plumbing in ComfyUI, not the sound.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from nodes.demo_models import build_demo_models  # noqa: E402
+from pack_loader import load_pack_nodes
 
 # The folder names the example workflows use (what `hf download ... --local-dir` creates in the README).
 BLIP_NAME = "blip-image-captioning-large"
@@ -19,6 +17,10 @@ STABLE_AUDIO_NAME = "stable-audio-open-1.0"
 
 
 def main(target: str) -> None:
+    import importlib
+
+    load_pack_nodes()
+    build_demo_models = importlib.import_module("ambient_nodes.demo_models").build_demo_models
     models_dir = os.path.join(os.path.abspath(target), "models")
     # 960 latents x 2048 / 44100 Hz = 44.6 s: long enough for the workflows' settings
     build_demo_models(models_dir, blip_name=BLIP_NAME, stable_audio_name=STABLE_AUDIO_NAME, sample_size=960)

@@ -1,0 +1,59 @@
+"""The command line: the README's demo command end to end, real model folders, and exit codes."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args, cwd=ROOT):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    return subprocess.run([sys.executable, "-m", "nodes.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_demo_command_writes_wav_and_spectrogram(tmp_path):
+    run = _cli("--out", str(tmp_path), "--steps", "8", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert "PLUMBING DEMO" in run.stdout and "caption:" in run.stdout and "prompt:" in run.stdout
+    wav = tmp_path / "ambient" / "soundscape_00001_.wav"
+    info = sf.info(str(wav))
+    assert (info.channels, info.samplerate, info.subtype) == (2, 44100, "PCM_16")
+    assert abs(info.duration - 2.22) < 0.01  # the tiny model's maximum (2.23 s), rounded down
+    png = tmp_path / "ambient" / "soundscape_00001_.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = _cli("--out", str(tmp_path), "--steps", "2", "--quiet", "--seconds", "0.5")
+    assert again.returncode == 0 and (tmp_path / "ambient" / "soundscape_00002_.wav").is_file()
+    assert sf.info(str(wav)).frames == info.frames  # the first file was not touched
+
+
+def test_real_model_folders_and_a_folder_of_images(comfy_models, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    from PIL import Image
+
+    for i, colour in enumerate(["red", "blue"]):
+        Image.new("RGB", (40, 30), colour).save(images / f"{i}.png")
+    run = _cli(str(images), "--blip", comfy_models["blip"], "--stable-audio", comfy_models["stable_audio"],
+               "--out", str(tmp_path / "out"), "--seconds", "0.5", "--steps", "3", "--variations", "2",
+               "--bit-depth", "24", "--no-spectrogram", "--quiet", "--preset", "cozy interior")
+    assert run.returncode == 0, run.stderr
+    files = sorted(p.name for p in (tmp_path / "out" / "ambient").iterdir())
+    assert files == [f"soundscape_0000{i}_.wav" for i in range(1, 5)]  # 2 images x 2 variations
+    assert sf.info(str(tmp_path / "out" / "ambient" / files[0])).subtype == "PCM_24"
+    assert "cozy interior ambience" in run.stdout
+
+
+def test_errors_exit_1_with_a_message_and_bad_flags_exit_2(comfy_models, tmp_path):
+    run = _cli("--blip", str(tmp_path / "nope"), "--stable-audio", comfy_models["stable_audio"], "--out",
+               str(tmp_path))
+    assert run.returncode == 1 and run.stderr.startswith("error: ")
+    assert "hf download" in run.stderr
+    too_long = _cli("--out", str(tmp_path), "--seconds", "60", "--steps", "2", "--quiet")
+    assert too_long.returncode == 1 and '"seconds" is 60' in too_long.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert _cli("--steps", "many").returncode == 2
+    assert "usage:" in _cli("--help").stdout
