@@ -60,15 +60,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _progress(label: str, quiet: bool):
-    last = [-1.0]
+    last = [-1.0, -1]  # time and value of the last line drawn
 
     def on_step(done: int, total: int) -> None:
-        if quiet or not total:
+        if quiet or not total or done == last[1]:
             return
         now = time.monotonic()
         if done < total and now - last[0] < 0.1:
             return
-        last[0] = now
+        last[0], last[1] = now, done
         filled = int(30 * done / total)
         sys.stderr.write(f"\r{label:<10} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
         if done >= total:

@@ -231,12 +231,20 @@ def _torch_dtype(name: str):
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
+class _NoTorchvisionNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "requires torchvision (not installed)" not in record.getMessage()
+
+
 def quiet_libraries() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", module="torchsde")
     warnings.filterwarnings("ignore", message=".*weight_norm.*is deprecated.*")
-    warnings.filterwarnings("ignore", message=".*requires torchvision.*falling back.*")
+    # transformers 5 without torchvision: BLIP's processor falls back to its PIL twin (same output) and says so
+    import_log = logging.getLogger("transformers.utils.import_utils")
+    if not any(isinstance(f, _NoTorchvisionNotice) for f in import_log.filters):
+        import_log.addFilter(_NoTorchvisionNotice())
     try:
         import transformers
 
