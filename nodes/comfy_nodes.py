@@ -18,21 +18,36 @@ DTYPE_TOOLTIP = ("Weight precision. auto: ComfyUI's choice for the device (fp16 
                  "fp32 is the most exact and uses twice the memory of fp16/bf16.")
 
 
+def _roots(kind: str) -> list[str]:
+    return comfy_glue.model_roots(comfy_glue.BLIP_FOLDER if kind == models.BLIP else comfy_glue.DIFFUSERS_FOLDER)
+
+
 def _folder_choices(kind: str) -> list[str]:
-    folder_type = comfy_glue.BLIP_FOLDER if kind == models.BLIP else comfy_glue.DIFFUSERS_FOLDER
-    return models.list_model_folders(kind, comfy_glue.model_roots(folder_type))
+    return models.list_model_folders(kind, _roots(kind))
 
 
-def _validate_folder(kind: str, model) -> bool | str:
-    folder_type = comfy_glue.BLIP_FOLDER if kind == models.BLIP else comfy_glue.DIFFUSERS_FOLDER
-    try:
-        models.resolve_model_folder(kind, model, comfy_glue.model_roots(folder_type))
-    except ValueError as err:
-        return str(err)
-    return True
+class _ModelLoader:
+    """Shared behaviour of the two loader nodes: check the folder when queued, load (cached) when run."""
+
+    KIND = ""
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model):
+        try:
+            models.resolve_model_folder(cls.KIND, model, _roots(cls.KIND))
+        except ValueError as err:
+            return str(err)
+        return True
+
+    def execute(self, model, dtype):
+        plan = comfy_glue.device_plan(self.KIND)
+        handle = models.make_handle(self.KIND, model, _roots(self.KIND), dtype, plan)
+        models.load(handle, plan)
+        return (handle,)
 
 
-class AmbientBlipLoader:
+class AmbientBlipLoader(_ModelLoader):
+    KIND = models.BLIP
     CATEGORY = CATEGORY
     DESCRIPTION = "Load a BLIP image-captioning model from ComfyUI/models/blip (local files only, safetensors)."
     RETURN_TYPES = ("BLIP_MODEL",)
@@ -50,15 +65,6 @@ class AmbientBlipLoader:
             "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
         }}
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, model):
-        return _validate_folder(models.BLIP, model)
-
-    def execute(self, model, dtype):
-        plan = comfy_glue.device_plan(models.BLIP)
-        handle = models.make_handle(models.BLIP, model, comfy_glue.model_roots(comfy_glue.BLIP_FOLDER), dtype, plan)
-        models.load(handle, plan)
-        return (handle,)
 
 
 class AmbientBlipCaption:
@@ -125,7 +131,8 @@ class AmbientPromptBuilder:
         return (prompt, negative)
 
 
-class AmbientStableAudioLoader:
+class AmbientStableAudioLoader(_ModelLoader):
+    KIND = models.STABLE_AUDIO
     CATEGORY = CATEGORY
     DESCRIPTION = ("Load a Stable Audio model (a diffusers pipeline folder, e.g. Stable Audio Open 1.0) from "
                    "ComfyUI/models/diffusers (local files only, safetensors).")
@@ -144,16 +151,6 @@ class AmbientStableAudioLoader:
             "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
         }}
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, model):
-        return _validate_folder(models.STABLE_AUDIO, model)
-
-    def execute(self, model, dtype):
-        plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-        handle = models.make_handle(models.STABLE_AUDIO, model, comfy_glue.model_roots(comfy_glue.DIFFUSERS_FOLDER),
-                                    dtype, plan)
-        models.load(handle, plan)
-        return (handle,)
 
 
 class AmbientStableAudioSampler:
