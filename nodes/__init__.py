@@ -2,9 +2,11 @@
 
 Node ids are permanent (saved workflows store them); ``tests/test_api.py`` holds the list.
 """
-from .comfy_nodes import NODE_CLASSES
+from .comfy_craft import NODE_CLASSES as _CRAFT
+from .comfy_nodes import NODE_CLASSES as _CORE
 
-NODE_CLASS_MAPPINGS = {node_id: cls for node_id, (cls, _) in NODE_CLASSES.items()}
-NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, (_, name) in NODE_CLASSES.items()}
+_ALL = {**_CORE, **_CRAFT}
+NODE_CLASS_MAPPINGS = {node_id: cls for node_id, (cls, _) in _ALL.items()}
+NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, (_, name) in _ALL.items()}
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

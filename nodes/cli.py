@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--cfg", type=float, default=7.0, help="guidance scale (1 = off)")
     s.add_argument("--seed", type=int, default=0, help="same seed + same inputs = same audio")
     s.add_argument("--variations", type=int, default=1, help="clips per image")
+    d = p.add_argument_group("sound craft (applied in this order)")
+    d.add_argument("--minutes", type=float, help="make a long soundscape of this many minutes (joined segments) "
+                   "instead of one clip")
+    d.add_argument("--overlap", type=float, default=3.0, help="with --minutes: cross-fade between segments (s)")
+    d.add_argument("--loop", type=float, nargs="?", const=2.0, metavar="OVERLAP",
+                   help="make a seamless loop with this cross-fade in seconds (default 2) and write loop points")
+    d.add_argument("--fade", type=float, nargs=2, metavar=("IN", "OUT"), help="fade in and out, in seconds")
+    d.add_argument("--fade-curve", default="equal-power", choices=("linear", "equal-power", "exponential"),
+                   help="fade shape")
+    d.add_argument("--loudness", type=float, metavar="LUFS", help="normalize integrated loudness to this target "
+                   "(e.g. -23 broadcast, -16 podcast, -14 streaming)")
+    d.add_argument("--true-peak", type=float, default=-1.0, metavar="DBTP", help="true-peak ceiling with --loudness")
     o = p.add_argument_group("output")
     o.add_argument("--out", default="output", help="output folder")
     o.add_argument("--prefix", default="ambient/soundscape", help="file name prefix inside --out")
@@ -108,8 +120,32 @@ def _handle(kind: str, folder: str, dtype: str, plan: models.DevicePlan) -> mode
     return models.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
 
 
+def _craft(waveform, rate: int, args: argparse.Namespace):
+    """Loop, fades and loudness, as the nodes do them, in that order. Returns ``(waveform, is_loop)``."""
+    loop = False
+    if args.loop is not None:
+        from .loop import make_seamless_loop
+
+        waveform, _ = make_seamless_loop(waveform, rate, args.loop)
+        loop = True
+    if args.fade:
+        from .fades import apply_fades
+
+        waveform = apply_fades(waveform, rate, args.fade[0], args.fade[1], args.fade_curve)
+        loop = loop and not any(args.fade)
+    if args.loudness is not None:
+        from .loudness import normalize_loudness
+
+        waveform, info = normalize_loudness(waveform, rate, args.loudness, args.true_peak)
+        for clip in info:
+            print(f"loudness: {clip['input_lufs']:.1f} -> {clip['output_lufs']:.1f} LUFS, true peak "
+                  f"{clip['output_true_peak_dbtp']:.1f} dBTP")
+    return waveform, loop
+
+
 def run(args: argparse.Namespace) -> int:
     from .caption import caption_images
+    from .extend import extend_soundscape
     from .soundscape import generate_soundscape, max_seconds_of
     from .spectrogram import save_spectrogram_png
     from .wav import save_wav
@@ -147,11 +183,18 @@ def run(args: argparse.Namespace) -> int:
             for path, caption in zip(images, captions):
                 prompt, negative = build_prompt(caption, args.preset, args.extra)
                 print(f"image:    {path}\ncaption:  {caption}\nprompt:   {prompt}\nnegative: {negative}")
-                waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds,
-                                                     steps=args.steps, cfg=args.cfg, seed=args.seed,
-                                                     variations=args.variations,
-                                                     on_step=_progress("sampling", args.quiet))
-                for clip, saved in zip(waveform, save_wav(waveform, rate, args.out, args.prefix, args.bit_depth)):
+                if args.minutes:
+                    waveform, rate = extend_soundscape(pipe, prompt, negative_prompt=negative, minutes=args.minutes,
+                                                       overlap_seconds=args.overlap, steps=args.steps, cfg=args.cfg,
+                                                       seed=args.seed, on_step=_progress("sampling", args.quiet))
+                else:
+                    waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds,
+                                                         steps=args.steps, cfg=args.cfg, seed=args.seed,
+                                                         variations=args.variations,
+                                                         on_step=_progress("sampling", args.quiet))
+                waveform, loop = _craft(waveform, rate, args)
+                saved_files = save_wav(waveform, rate, args.out, args.prefix, args.bit_depth, loop_points=loop)
+                for clip, saved in zip(waveform, saved_files):
                     print(f"wav:      {saved.path}  ({clip.shape[-1] / rate:.2f} s, {rate} Hz, {clip.shape[0]} ch)")
                     if not args.no_spectrogram:
                         png = save_spectrogram_png(clip, rate, saved.path[:-4] + ".png",

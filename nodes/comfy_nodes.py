@@ -8,7 +8,7 @@ import logging
 
 from . import comfy_glue, models
 from .prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
-from .wav import BIT_DEPTHS, DEFAULT_PREFIX
+from .wav import BIT_DEPTHS, DEFAULT_PREFIX, LOOP_KEY, LOOP_POINTS
 
 log = logging.getLogger(__name__)
 
@@ -220,15 +220,19 @@ class AmbientSaveWav:
                                                       "added: name_00001_.wav, name_00002_.wav..."}),
             "bit_depth": (list(BIT_DEPTHS), {"default": "16", "tooltip": "16: CD quality, smallest files. 24: more "
                                              "headroom for editing. 32-float: exact, keeps peaks above full scale."}),
+            "loop_points": (list(LOOP_POINTS), {"default": "auto", "tooltip": "Write loop points (a standard smpl "
+                                                "chunk: start 0, end = last sample) that game engines and samplers "
+                                                "read. auto: only for audio from Make Seamless Loop."}),
         }, "optional": {
             "audioUI": ("AUDIO_UI", {"tooltip": "Player for the saved audio (shown after a run)."}),
         }}
 
-    def execute(self, audio, filename_prefix, bit_depth, audioUI=None):
+    def execute(self, audio, filename_prefix, bit_depth, loop_points="auto", audioUI=None):
         from .wav import check_audio, save_wav
 
         waveform, rate = check_audio(audio)
-        saved = save_wav(waveform, rate, comfy_glue.output_directory(), filename_prefix, bit_depth)
+        loop = loop_points == "always" or (loop_points == "auto" and bool(audio.get(LOOP_KEY)))
+        saved = save_wav(waveform, rate, comfy_glue.output_directory(), filename_prefix, bit_depth, loop)
         return {"ui": {"audio": [{"filename": s.filename, "subfolder": s.subfolder, "type": "output"} for s in saved]}}
 
 

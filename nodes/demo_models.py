@@ -93,7 +93,8 @@ STABLE_AUDIO_SIZES = {
                          relative_attention_max_distance=16),
                  t5_vocab=None,
                  projection=dict(text_encoder_dim=16, conditioning_dim=8),
-                 vae=dict(encoder_hidden_size=4, channel_multiples=[1, 1, 1, 1, 1], decoder_channels=4,
+                 # the encoder outputs mean and scale: encoder_hidden_size = 2 x decoder_input_channels (128 = 2 x 64)
+                 vae=dict(encoder_hidden_size=8, channel_multiples=[1, 1, 1, 1, 1], decoder_channels=4,
                           decoder_input_channels=4),
                  dit=dict(in_channels=4, out_channels=4, num_layers=2, attention_head_dim=8, num_attention_heads=2,
                           num_key_value_attention_heads=1, cross_attention_dim=16, time_proj_dim=8,

@@ -17,19 +17,28 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_PRESET",
+    "EVENT_LABELS",
+    "EXTRA_BEDS",
     "FAMILIES",
+    "GENERIC_BED",
+    "GENERIC_EVENTS",
     "GENERIC_SOURCES",
+    "MAX_LAYER_SOURCES",
     "MAX_PROMPT_WORDS",
     "MAX_SOURCES",
     "PRESETS",
     "PRESET_NAMES",
     "PROMPT_TOKEN_LIMIT",
     "Family",
+    "LayeredPrompts",
     "Preset",
+    "build_layered_prompts",
     "build_prompt",
     "clean_caption",
     "estimate_tokens",
+    "explain_layered",
     "explain_prompt",
+    "family_layers",
     "shorten_to_limit",
 ]
 
@@ -298,6 +307,82 @@ FAMILIES: tuple[Family, ...] = (
     _f("clock", "clock|grandfather clock|watch",
        ("clock ticking", "quiet room tone", "distant chime")),
 )
+
+# --- layered mode: bed textures vs. intermittent events -------------------------
+# A layered soundscape is one steady background bed plus a few quieter, separately generated sources.
+# Every phrase in a family's ``sources`` (and in GENERIC_SOURCES) that is listed here is a discrete,
+# intermittent sound EVENT and gets a short label naming its main sound (for titles and logs; sources
+# that share a label's main noun are never used together). Every phrase not listed is a continuous
+# BED texture (waves, wind, rain, hum, room tone, crickets at night, crowd murmur...).
+EVENT_LABELS: dict[str, str] = {
+    # nature
+    "distant seagulls": "gulls", "seagulls": "gulls",
+    "tropical birds calling": "tropical birds", "dense tropical birdsong": "tropical birds",
+    "distant monkeys calling": "monkeys", "birdsong": "birdsong", "distant woodpecker": "woodpecker",
+    "creaking branches": "branches", "water dripping from gutters": "gutter drips",
+    "rolling thunder": "thunder", "gusts of wind": "gusts", "muffled distant foghorn": "foghorn",
+    "faraway birds": "birds", "distant bird calls echoing": "birds", "birds by the water": "birds",
+    "ducks quacking": "ducks", "frogs croaking": "frogs", "soft splashes": "splashes",
+    "distant owl hooting": "owl", "ice cracking": "ice", "creaking glacier": "glacier",
+    "sparse insect buzz": "insects", "distant skylarks": "skylarks", "twigs snapping": "twigs",
+    "distant animal calls": "animals", "distant lion roar": "lion", "elephants trumpeting": "elephants",
+    "wings whirring": "wings", "bubbles rising": "bubbles", "faint whale calls": "whale",
+    "water dripping in a cave": "drips", "garden sprinkler": "sprinkler",
+    # animals
+    "rooster crowing": "rooster", "distant roosters": "rooster", "distant tractor engine": "tractor",
+    "cows mooing": "cows", "cowbells": "cowbells", "hooves shuffling in grass": "hooves",
+    "sheep bleating": "sheep", "goat bells": "goat bells", "horse hooves on dirt": "hooves",
+    "horse snorting and neighing": "horse", "tack jingling": "tack", "chickens clucking": "chickens",
+    "wings flapping": "wings", "birds chirping": "birds", "bird calls": "birds", "wings fluttering": "wings",
+    "distant dog barking": "dog", "dogs barking far away": "dog", "dog panting softly": "panting dog",
+    "paws padding on the floor": "paws", "soft meow": "meow", "pigeons cooing": "pigeons",
+    # traffic and transport
+    "footsteps on pavement": "footsteps", "cars passing by": "passing cars", "distant car horns": "car horns",
+    "occasional sirens far away": "sirens", "tires on asphalt": "tires", "cars whooshing past": "passing cars",
+    "soft turn signal ticking": "turn signal", "air brakes hissing": "air brakes",
+    "doors opening and closing": "doors", "subway train arriving": "arriving train",
+    "train passing on the tracks": "passing train", "distant train horn": "train horn",
+    "airplane taking off": "airplane", "boats creaking at the dock": "boats", "distant ship horn": "ship horn",
+    "sirens wailing": "sirens", "emergency vehicle passing": "emergency vehicle", "radio chatter": "radio",
+    # people, places, interiors
+    "crunching footsteps in snow": "footsteps", "children playing in the distance": "children",
+    "swings creaking": "swings", "birds in the trees": "birds", "footsteps on cobblestones": "footsteps",
+    "footsteps on gravel": "footsteps", "twigs crunching underfoot": "twigs",
+    "zipper and rustling gear": "zipper", "logs popping": "logs", "clock ticking": "clock",
+    "dripping faucet": "faucet", "pots and pans clinking": "pots and pans", "water running in the sink": "sink",
+    "pages turning": "pages", "soft footsteps on carpet": "footsteps", "distant church bells": "church bells",
+    "footsteps echoing on stone": "footsteps", "resonant temple bell": "temple bell",
+    "gentle wind chimes": "wind chimes", "torches crackling": "torches", "distant clanking armor": "armor",
+    "vendors calling": "vendors", "rustling bags": "bags", "coins clinking": "coins",
+    "shopping carts rattling": "carts", "checkout beeps": "checkout beeps",
+    "espresso machine hissing": "espresso machine", "cups clinking": "cups", "cutlery on plates": "cutlery",
+    "glasses clinking": "glasses", "bottles being opened": "bottles", "laughter": "laughter",
+    "keyboard typing": "keyboard", "distant phone ringing": "phone", "chalk on a blackboard": "chalk",
+    "chairs scraping": "chairs", "heart monitor beeping": "heart monitor", "quiet corridor footsteps": "footsteps",
+    "distant jackhammer": "jackhammer", "hammering": "hammering", "truck reversing beeps": "reversing truck",
+    "rhythmic mechanical clanking": "clanking", "steam hissing": "steam", "footsteps on the bridge": "footsteps",
+    "water splashing": "splashes", "distant laughter": "laughter", "cheering": "cheering",
+    "referee whistle": "whistle", "footsteps": "footsteps", "applause": "applause",
+    "gentle notes drifting": "notes", "soft electronic beeps": "beeps", "distant tower bells chiming": "tower bells",
+    "distant chime": "chime",
+    # generic (unknown scene)
+    "distant ambient sounds": "distant sounds",
+}
+
+# Bed textures for families whose sources are all events (families missing here fall back to GENERIC_BED).
+EXTRA_BEDS: dict[str, tuple[str, ...]] = {
+    "street": ("distant traffic hum",),
+    "cattle": ("open pasture ambience",),
+    "horse": ("open countryside ambience",),
+    "poultry": ("farmyard ambience",),
+    "birds": ("open air ambience",),
+    "park": ("open park ambience", "light breeze"),
+    "emergency": ("busy street ambience",),
+}
+
+# Bed of an unknown scene (and fallback bed of an all-event family): the continuous generic sources.
+GENERIC_BED: tuple[str, ...] = tuple(s for s in GENERIC_SOURCES if s not in EVENT_LABELS)
+GENERIC_EVENTS: tuple[str, ...] = tuple(s for s in GENERIC_SOURCES if s in EVENT_LABELS)
 
 # --- caption cleaning --------------------------------------------------------
 
@@ -778,5 +863,224 @@ def explain_prompt(caption: str, preset: str = DEFAULT_PRESET, extra: str = "") 
         "families": [FAMILIES[fi].name for fi in info["family_ids"]],
         "sources": list(info["sources"]),
         "dropped": list(info["dropped"]),
+        "preset": info["preset"].name,
+    }
+
+
+# --- layered mode ----------------------------------------------------------------
+
+MAX_LAYER_SOURCES = 3  # most separate source prompts a layered soundscape gets
+MAX_BED_TEXTURES = 3  # most family textures in the bed prompt
+BED_STEADY = "steady continuous background ambience"
+SOURCE_FLAVOUR = ("occasional", "distinct isolated sound")
+SOURCE_BACKGROUND = "quiet background"
+# Source prompts take a preset's style but not its bed words ("seamless loopable background ambience").
+_SOURCE_STYLE: dict[str, tuple[str, ...]] = {
+    "natural field recording": ("natural field recording",),
+    "calm meditation bed": ("soft", "gentle"),
+    "cinematic atmosphere": ("cinematic", "wide stereo"),
+    "game background loop": ("clean sound effect",),
+    "cozy interior": ("warm", "close"),
+}
+# Preset negative terms that would fight a generation of isolated events; left out of the shared
+# negative whenever there are sources.
+_EVENT_HOSTILE_NEGATIVE = frozenset({"distinct events", "sudden sounds", "silence"})
+_LABEL_NOUN_ALIASES = {"birdsong": "bird", "cowbell": "bell"}
+
+
+@dataclass(frozen=True)
+class LayeredPrompts:
+    """Prompts for a layered soundscape: one steady bed plus up to three separate, intermittent sources.
+
+    ``sources[i]`` is labelled ``source_names[i]``; ``negative`` is shared by all prompts."""
+
+    bed: str
+    sources: tuple[str, ...]
+    negative: str
+    source_names: tuple[str, ...]
+
+
+def family_layers(family: Family) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split a family's sounds into continuous bed textures and intermittent events.
+
+    Args:
+        family: One of ``FAMILIES``.
+
+    Returns:
+        ``(beds, events)``: ``beds`` is never empty (sources not in ``EVENT_LABELS``, then
+        ``EXTRA_BEDS[family.name]``, else ``GENERIC_BED``); ``events`` are the sources listed in
+        ``EVENT_LABELS``, in family order.
+    """
+    events = tuple(s for s in family.sources if s in EVENT_LABELS)
+    return _own_beds(family) or GENERIC_BED[:2], events
+
+
+def _own_beds(family: Family) -> tuple[str, ...]:
+    return tuple(s for s in family.sources if s not in EVENT_LABELS) + EXTRA_BEDS.get(family.name, ())
+
+
+def _noun_key(label: str) -> str:
+    """The main noun of a source label (last word, singular): "church bells" -> "bell"."""
+    toks = _norm_tokens(label)
+    last = toks[-1] if toks else label
+    return _LABEL_NOUN_ALIASES.get(last, last)
+
+
+def _round_robin(groups: list[tuple[str, ...]], limit: int, accept: Callable[[str], bool]) -> list[str]:
+    """Take the 1st item of each group in order, then the 2nd..., while ``accept`` says yes, up to ``limit``."""
+    out: list[str] = []
+    depth = max((len(g) for g in groups), default=0)
+    for d in range(depth):
+        for g in groups:
+            if len(out) >= limit:
+                return out
+            if d < len(g) and accept(g[d]):
+                out.append(g[d])
+    return out
+
+
+def _join_new(segments: list[str]) -> str:
+    """Join segments with commas, skipping empty ones and ones whose words already appear in order."""
+    kept: list[str] = []
+    hay: list[str] = []
+    for seg in segments:
+        toks = _norm_tokens(seg)
+        if not seg or not toks or _contains_phrase(hay, toks):
+            continue
+        kept.append(seg)
+        hay.extend(toks)
+        hay.append("")  # no phrase match across a comma
+    return ", ".join(kept)
+
+
+def _neg_split(negative: str) -> list[str]:
+    return [t.strip() for t in negative.split(",") if t.strip()]
+
+
+def _check_max_sources(max_sources: object) -> int:
+    if isinstance(max_sources, bool) or not isinstance(max_sources, int) or not (
+        0 <= max_sources <= MAX_LAYER_SOURCES
+    ):
+        raise ValueError(
+            f'Build Ambient Prompt: "sources" is {max_sources!r} but must be 0 to {MAX_LAYER_SOURCES}. '
+            f"Pick a whole number from 0 (bed only) to {MAX_LAYER_SOURCES}."
+        )
+    return max_sources
+
+
+def _analyse_layers(caption: str, preset: str, extra: str) -> dict:
+    info = _analyse(caption, preset, extra)
+    family_ids: list[int] = info["family_ids"]
+    night = any(FAMILIES[fi].name == "night" for fi in family_ids)
+
+    def fits(s: str) -> bool:
+        return not (night and _DAYTIME_RE.search(s))
+
+    layers = [family_layers(FAMILIES[fi]) for fi in family_ids]
+    # an all-event family's generic fallback bed is used only when no matched family has a bed of its own
+    bed_groups = [_own_beds(FAMILIES[fi]) for fi in family_ids]
+    if not any(bed_groups):
+        bed_groups = [beds for beds, _ in layers] or [GENERIC_BED]
+    seen_beds: set[str] = set()
+
+    def new_bed(s: str) -> bool:
+        if s in seen_beds or not fits(s):
+            return False
+        seen_beds.add(s)
+        return True
+
+    textures = _round_robin(bed_groups, MAX_BED_TEXTURES, new_bed)
+
+    # events: caption families in caption order, then (as one more family) events the extra text names outright
+    event_groups = [events for _, events in layers]
+    extra_tokens = set(_norm_tokens(info["extra"]))
+    extra_fids = [fi for fi in _families_in_order(_match(_clean(info["extra"])[0])) if fi not in family_ids]
+    for fi in extra_fids:
+        named = tuple(e for e in family_layers(FAMILIES[fi])[1] if extra_tokens & set(_norm_tokens(e)))
+        if named:
+            event_groups.append(named)
+    if not family_ids and not any(event_groups):
+        event_groups = [GENERIC_EVENTS]
+    nouns: set[str] = set()  # main nouns of the chosen events
+    words: set[str] = set()  # every word of the chosen events
+
+    def new_event(s: str) -> bool:
+        # one main noun per source: "distant car horns" is skipped after "cars passing by"
+        key = _noun_key(EVENT_LABELS[s])
+        toks = set(_norm_tokens(s)) | {key}
+        if key in words or nouns & toks or not fits(s):
+            return False
+        nouns.add(key)
+        words.update(toks)
+        return True
+
+    events = _round_robin(event_groups, MAX_LAYER_SOURCES, new_event)
+    return {**info, "textures": textures, "events": events, "extra_family_ids": extra_fids}
+
+
+def build_layered_prompts(
+    caption: str, preset: str = DEFAULT_PRESET, extra: str = "", max_sources: int = MAX_LAYER_SOURCES
+) -> LayeredPrompts:
+    """Build prompts for a layered soundscape from one image caption.
+
+    The bed is the steady background texture of the scene (generate it at full level); each source is
+    one distinct, intermittent sound (generate each separately and mix it in quieter, panned).
+
+    Args:
+        caption: Image caption (what is seen); empty or unknown gives a generic bed and one generic source.
+        preset: One of ``PRESET_NAMES``; its qualifiers go on the bed, its style on the sources.
+        extra: Optional user detail, added to the bed; an event it names outright ("thunder") may also
+            become a source, ranked like one more family named after the caption's.
+        max_sources: How many source prompts at most, 0 to ``MAX_LAYER_SOURCES``. Sources are taken
+            round-robin over the families in caption order (each family's first event, then second...),
+            one per main noun; fewer come back when the scene has fewer distinct events, and duplicates
+            are never used as padding.
+
+    Returns:
+        A :class:`LayeredPrompts`. Every prompt, and the shared negative (built by the same rules as
+        :func:`build_prompt`'s and contradicting none of the prompts), is within ``MAX_PROMPT_WORDS``
+        words and ``PROMPT_TOKEN_LIMIT`` estimated T5 tokens. Deterministic.
+
+    Raises:
+        ValueError: If ``preset`` is unknown or ``max_sources`` is not a whole number from 0 to 3.
+    """
+    n = _check_max_sources(max_sources)
+    info = _analyse_layers(caption, preset, extra)
+    p: Preset = info["preset"]
+    scene = _scene_phrase(info["cleaned"])
+    bed = _fit(_join_new([*info["textures"], scene, BED_STEADY, info["extra"], *p.qualifiers]))
+    style = _SOURCE_STYLE.get(p.name, _SOURCE_STYLE[DEFAULT_PRESET])
+    events = info["events"][:n]
+    sources = tuple(_fit(_join_new([e, *SOURCE_FLAVOUR, *style, SOURCE_BACKGROUND])) for e in events)
+    negative = _negative(" , ".join([bed, *sources]), p, info["family_ids"], info["cleaned"], info["extra"])
+    if sources:
+        negative = ", ".join(t for t in _neg_split(negative) if t not in _EVENT_HOSTILE_NEGATIVE)
+    negative = _fit(negative)
+    names = tuple(EVENT_LABELS[e] for e in events)
+    log.debug("layered ambient prompts: bed=%r sources=%r", bed, names)
+    return LayeredPrompts(bed=bed, sources=sources, negative=negative, source_names=names)
+
+
+def explain_layered(caption: str, preset: str = DEFAULT_PRESET, extra: str = "") -> dict:
+    """Report how a caption was split into a bed and sources, for logging and the CLI.
+
+    Args:
+        caption: Image caption.
+        preset: One of ``PRESET_NAMES``.
+        extra: Optional user detail text.
+
+    Returns:
+        ``{"families", "extra_families", "bed_textures", "events", "event_labels", "preset"}``: family
+        names matched in the caption and (for events it names) in ``extra``, the family textures on the
+        bed, every candidate source event in order (up to ``MAX_LAYER_SOURCES``) with its label, and
+        the preset name.
+    """
+    info = _analyse_layers(caption, preset, extra)
+    return {
+        "families": [FAMILIES[fi].name for fi in info["family_ids"]],
+        "extra_families": [FAMILIES[fi].name for fi in info["extra_family_ids"]],
+        "bed_textures": list(info["textures"]),
+        "events": list(info["events"]),
+        "event_labels": [EVENT_LABELS[e] for e in info["events"]],
         "preset": info["preset"].name,
     }

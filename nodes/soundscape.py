@@ -72,7 +72,8 @@ def fit_prompt(pipe, text: str) -> str:
 
 def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds: float = 10.0, steps: int = 100,
                         cfg: float = 7.0, seed: int = 0, variations: int = 1,
-                        on_step: Callable[[int, int], None] | None = None) -> tuple["torch.Tensor", int]:
+                        on_step: Callable[[int, int], None] | None = None,
+                        initial_audio: "torch.Tensor | None" = None) -> tuple["torch.Tensor", int]:
     """Sample ``variations`` clips of ``seconds`` from a Stable Audio pipeline.
 
     Args:
@@ -85,6 +86,8 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
         seed: the same seed and inputs give the same audio.
         variations: clips from one prompt, each from its own noise.
         on_step: ``on_step(done, total)`` after each step; raising from it stops sampling (Cancel).
+        initial_audio: optional ``float [1, C, T]`` at the model's rate that the sampling starts from (diffusers'
+            ``initial_audio_waveforms``).
 
     Returns:
         ``(waveform, sample_rate)``: ``waveform`` is ``float32 [variations, channels, int(seconds * rate)]`` on
@@ -103,14 +106,28 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
         if on_step is not None:
             on_step(step + 1, total)
 
+    extra = {}
+    if initial_audio is not None:
+        param = next(pipe.vae.parameters())
+        extra = {"initial_audio_waveforms": initial_audio.to(param.device, param.dtype),
+                 "initial_audio_sampling_rate": sample_rate_of(pipe)}
     if on_step is not None:
         on_step(0, total)
-    with torch.inference_mode(), warnings.catch_warnings():
-        # torchsde's Brownian tree warns on float rounding at the interval ends on every run: harmless noise
-        warnings.filterwarnings("ignore", module="torchsde")
-        out = pipe(prompt, negative_prompt=negative, audio_end_in_s=float(seconds), num_inference_steps=int(steps),
-                   guidance_scale=float(cfg), num_waveforms_per_prompt=int(variations), generator=generator,
-                   callback=callback, callback_steps=1, output_type="pt")
+    # the pipeline warns that a short initial audio "will be padded": that is what we ask for
+    pipeline_log = logging.getLogger(type(pipe).__module__)
+    level = pipeline_log.level
+    if initial_audio is not None:
+        pipeline_log.setLevel(logging.ERROR)
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            # torchsde's Brownian tree warns on float rounding at the interval ends on every run: harmless noise
+            warnings.filterwarnings("ignore", module="torchsde")
+            out = pipe(prompt, negative_prompt=negative, audio_end_in_s=float(seconds),
+                       num_inference_steps=int(steps), guidance_scale=float(cfg),
+                       num_waveforms_per_prompt=int(variations), generator=generator, callback=callback,
+                       callback_steps=1, output_type="pt", **extra)
+    finally:
+        pipeline_log.setLevel(level)
     waveform = out.audios.detach().float().cpu().contiguous()
     rate = sample_rate_of(pipe)
     want = int(seconds * rate)  # the pipeline crops to int(audio_end_in_s * rate) too

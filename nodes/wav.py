@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 NODE = "Save WAV"
 BIT_DEPTHS = {"16": "PCM_16", "24": "PCM_24", "32-float": "FLOAT"}
 DEFAULT_PREFIX = "ambient/soundscape"
+LOOP_KEY = "ambient_loop"  # extra AUDIO key set by Make Seamless Loop: the clips loop (Save WAV adds loop points)
+LOOP_POINTS = ("auto", "always", "never")
 _MAX_NAME = 200  # characters of the file name part; most file systems allow 255 bytes
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
@@ -91,11 +93,35 @@ def _next_counter(folder: str, name: str) -> int:
     return best + 1
 
 
-def encode_wav(waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16") -> bytes:
+def smpl_chunk(sample_rate: int, loop_start: int, loop_end: int) -> bytes:
+    """A RIFF ``smpl`` chunk with one forward loop from ``loop_start`` to ``loop_end`` (sample frames, inclusive),
+    played forever: the loop points game engines and samplers read (Godot, SDL_mixer, LOVE, Kontakt...)."""
+    import struct
+
+    header = struct.pack("<9I", 0, 0, round(1e9 / sample_rate), 60, 0, 0, 0, 1, 0)
+    loop = struct.pack("<6I", 0, 0, loop_start, loop_end, 0, 0)
+    body = header + loop
+    return b"smpl" + struct.pack("<I", len(body)) + body
+
+
+def add_chunk(riff: bytes, chunk: bytes) -> bytes:
+    """Append ``chunk`` (id + size + body, even length) to a RIFF/WAVE file and fix the RIFF size."""
+    import struct
+
+    if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    if len(chunk) % 2:
+        chunk += b"\x00"
+    out = riff + chunk
+    return out[:4] + struct.pack("<I", len(out) - 8) + out[8:]
+
+
+def encode_wav(waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16",
+               loop: tuple[int, int] | None = None) -> bytes:
     """One clip ``float [C, T]`` to WAV bytes (``bit_depth``: "16", "24" or "32-float").
 
     Integer formats clip at full scale (soundfile saturates; nothing wraps around); 32-bit float keeps values
-    above 1.0.
+    above 1.0. ``loop=(start, end)`` adds a ``smpl`` chunk with those loop points (sample frames, inclusive).
     """
     import numpy as np
     import soundfile as sf
@@ -104,7 +130,9 @@ def encode_wav(waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16"
     data = np.ascontiguousarray(np.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0).T)  # [T, C]
     buf = io.BytesIO()
     sf.write(buf, data, int(sample_rate), subtype=BIT_DEPTHS[bit_depth], format="WAV")
-    return buf.getvalue()
+    if loop is None:
+        return buf.getvalue()
+    return add_chunk(buf.getvalue(), smpl_chunk(int(sample_rate), *loop))
 
 
 def check_audio(audio, node: str = NODE) -> tuple["torch.Tensor", int]:
@@ -129,8 +157,10 @@ def check_audio(audio, node: str = NODE) -> tuple["torch.Tensor", int]:
 
 
 def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filename_prefix: str = DEFAULT_PREFIX,
-             bit_depth: str = "16") -> list[SavedFile]:
+             bit_depth: str = "16", loop_points: bool = False) -> list[SavedFile]:
     """Write each clip of ``waveform float [B, C, T]`` to ``<prefix>_<counter:05>_.wav`` inside ``output_dir``.
+
+    ``loop_points``: mark each file as a whole-file loop (``smpl`` chunk, start 0, end = last frame).
 
     Each file is encoded in memory, then created with exclusive mode (``open(path, "xb")``), so an existing
     file is never touched: on a clash the next counter is taken. If writing fails, the file being written is
@@ -142,7 +172,9 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
     if bit_depth not in BIT_DEPTHS:
         raise ValueError(f'{NODE}: "bit_depth" is {bit_depth!r} but must be one of {", ".join(BIT_DEPTHS)}. Pick one.')
     folder, name, subfolder = resolve_prefix(output_dir, filename_prefix)
-    blobs = [encode_wav(clip, sample_rate, bit_depth) for clip in waveform]  # encode all before touching disk
+    # encode all before touching disk
+    blobs = [encode_wav(clip, sample_rate, bit_depth, (0, clip.shape[-1] - 1) if loop_points else None)
+             for clip in waveform]
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:

@@ -4,6 +4,7 @@ Node ids and input names are stored in users' saved workflows: a change here bre
 on purpose, and say so in the change log.
 """
 import pytest
+
 from conftest import pack
 
 API = {
@@ -14,7 +15,19 @@ API = {
     "AmbientStableAudioLoader": ("Load Stable Audio Model", ["model", "dtype"], ["STABLE_AUDIO_MODEL"]),
     "AmbientStableAudioSampler": ("Stable Audio Sampler", ["model", "prompt", "negative_prompt", "seconds", "steps",
                                                            "cfg", "seed", "variations"], ["AUDIO"]),
-    "AmbientSaveWav": ("Save WAV", ["audio", "filename_prefix", "bit_depth", "audioUI"], []),
+    "AmbientSaveWav": ("Save WAV", ["audio", "filename_prefix", "bit_depth", "loop_points", "audioUI"], []),
+    # sound craft (0.2.0)
+    "AmbientSeamlessLoop": ("Make Seamless Loop", ["audio", "overlap_seconds", "search_seconds"], ["AUDIO"]),
+    "AmbientFade": ("Fade In / Out", ["audio", "fade_in_seconds", "fade_out_seconds", "curve"], ["AUDIO"]),
+    "AmbientLoudness": ("Normalize Loudness", ["audio", "target", "custom_lufs", "ceiling_dbtp"], ["AUDIO"]),
+    "AmbientExtend": ("Extend Soundscape", ["model", "prompt", "negative_prompt", "minutes", "segment_seconds",
+                                            "overlap_seconds", "steps", "cfg", "seed", "tail_conditioning"], ["AUDIO"]),
+    "AmbientMix": ("Mix Audio Layers", ["audio_1", "gain_db_1", "pan_1", "audio_2", "gain_db_2", "pan_2", "fit",
+                                        "length", "audio_3", "gain_db_3", "pan_3", "audio_4", "gain_db_4", "pan_4"],
+                   ["AUDIO"]),
+    "AmbientSpectrogram": ("Audio Spectrogram", ["audio", "width", "height"], ["IMAGE"]),
+    "AmbientLayeredPromptBuilder": ("Build Layered Ambient Prompts", ["caption", "preset", "extra", "sources"],
+                                    ["STRING"] * 5),
 }
 
 

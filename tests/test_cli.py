@@ -57,3 +57,23 @@ def test_errors_exit_1_with_a_message_and_bad_flags_exit_2(comfy_models, tmp_pat
     assert list(tmp_path.iterdir()) == []
     assert _cli("--steps", "many").returncode == 2
     assert "usage:" in _cli("--help").stdout
+
+
+def test_sound_craft_flags(tmp_path):
+    import pyloudnorm
+
+    from test_craft_nodes import read_smpl_loops
+
+    run = _cli("--out", str(tmp_path), "--steps", "2", "--quiet", "--minutes", "0.1", "--overlap", "0.5",
+               "--loop", "1", "--loudness", "-23", "--no-spectrogram")
+    assert run.returncode == 0, run.stderr
+    wav = tmp_path / "ambient" / "soundscape_00001_.wav"
+    data, rate = sf.read(str(wav), always_2d=True)
+    assert data.shape == (int(0.1 * 60 * 44100) - 44100, 2)  # 6 s, minus the 1 s loop overlap
+    assert read_smpl_loops(str(wav)) == [(0, data.shape[0] - 1)]
+    assert abs(pyloudnorm.Meter(rate).integrated_loudness(data) - (-23)) <= 0.5
+    assert "-> -23.0 LUFS" in run.stdout
+    faded = _cli("--out", str(tmp_path), "--steps", "2", "--quiet", "--seconds", "2", "--loop", "0.5", "--fade", "0.2",
+                 "0.3", "--no-spectrogram")
+    wav2 = tmp_path / "ambient" / "soundscape_00002_.wav"
+    assert faded.returncode == 0 and read_smpl_loops(str(wav2)) is None  # a faded loop is no longer a loop

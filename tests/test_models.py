@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import torch
+
 from conftest import pack_module
 
 models = pack_module("models")

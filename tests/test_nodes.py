@@ -4,6 +4,7 @@ import os
 import pytest
 import soundfile as sf
 import torch
+
 from conftest import pack, pack_module
 
 N = pack.NODE_CLASS_MAPPINGS

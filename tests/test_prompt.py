@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import pack_module
 
 _PATH = pathlib.Path(__file__).resolve().parents[1] / "nodes" / "prompt.py"
@@ -403,3 +404,309 @@ def test_is_fast():
     for _ in range(20):
         prompt.build_prompt(caption)
     assert time.perf_counter() - t0 < 1.0
+
+
+# --- layered mode (bed + separate sources) ---------------------------------------------------
+
+NIGHT_STREET = "a quiet street at night with a parked car"
+UNKNOWN = "a cell phone"
+
+
+def layered(caption, preset=prompt.DEFAULT_PRESET, extra="", max_sources=3):
+    return prompt.build_layered_prompts(caption, preset, extra, max_sources)
+
+
+def noun_key(label: str) -> str:
+    return prompt._noun_key(label)
+
+
+def test_layered_api_shape():
+    lp = layered(BEACH)
+    assert isinstance(lp, prompt.LayeredPrompts)
+    assert isinstance(lp.bed, str) and lp.bed
+    assert isinstance(lp.sources, tuple) and isinstance(lp.source_names, tuple)
+    assert len(lp.sources) == len(lp.source_names)
+    assert isinstance(lp.negative, str) and lp.negative
+    with pytest.raises(Exception):
+        lp.bed = "x"  # frozen
+    assert prompt.MAX_LAYER_SOURCES == 3
+    assert prompt.build_layered_prompts(BEACH) == layered(BEACH)  # defaults: default preset, 3 sources
+    for name in ("LayeredPrompts", "build_layered_prompts", "explain_layered", "family_layers", "EVENT_LABELS"):
+        assert name in prompt.__all__
+
+
+def test_every_family_has_a_bed_phrase():
+    generic = 0
+    for fam in prompt.FAMILIES:
+        beds, events = prompt.family_layers(fam)
+        assert beds, fam.name
+        assert all(isinstance(b, str) and b for b in beds)
+        assert not set(beds) & set(events), fam.name
+        assert set(events) <= set(fam.sources)
+        assert set(fam.sources) <= set(beds) | set(events)  # every source phrase is one or the other
+        if set(beds) <= set(prompt.GENERIC_BED):
+            generic += 1
+    assert generic <= 3  # the generic room-tone fallback is the exception, not the rule
+
+
+def test_event_labels_refer_to_known_phrases():
+    known = {s for f in prompt.FAMILIES for s in f.sources} | set(prompt.GENERIC_SOURCES)
+    assert set(prompt.EVENT_LABELS) <= known, set(prompt.EVENT_LABELS) - known
+    assert all(label and label == label.strip().lower() for label in prompt.EVENT_LABELS.values())
+    assert set(prompt.EXTRA_BEDS) <= {f.name for f in prompt.FAMILIES}
+    assert prompt.GENERIC_BED and prompt.GENERIC_EVENTS
+    assert set(prompt.GENERIC_BED) | set(prompt.GENERIC_EVENTS) == set(prompt.GENERIC_SOURCES)
+
+
+def test_layered_beach():
+    lp = layered(BEACH)
+    assert any(has_word(lp.bed, w) for w in ("waves", "surf", "sea")), lp.bed
+    assert "gull" not in lp.bed
+    assert "steady continuous background ambience" in lp.bed
+    assert "sandy beach" in lp.bed
+    assert "gulls" in lp.source_names
+    assert "seagulls" in lp.sources[lp.source_names.index("gulls")]
+    assert lp.sources[0].startswith("distant seagulls")  # beach is named before the palm trees
+    for src in lp.sources:
+        assert "occasional" in src and "isolated" in src
+        assert "waves" not in src
+    assert "music" in neg_terms(lp.negative) and "speech" in neg_terms(lp.negative)
+
+
+def test_layered_office():
+    lp = layered(OFFICE)
+    assert any(w in lp.bed for w in ("hum", "room tone", "murmur")), lp.bed
+    assert "keyboard" not in lp.bed
+    assert any("keyboard" in s or "phone" in s for s in lp.sources)
+    assert set(lp.source_names) >= {"keyboard", "phone"}
+    terms = neg_terms(lp.negative)
+    assert "speech" not in terms and "talking" not in terms  # office murmur is wanted
+    assert "music" in terms
+
+
+def test_layered_forest():
+    lp = layered(FOREST)
+    assert "leaves" in lp.bed or "wind" in lp.bed
+    assert "birdsong" not in lp.bed and "woodpecker" not in lp.bed
+    assert any("birdsong" in s or "woodpecker" in s for s in lp.sources)
+    assert lp.source_names[:2] == ("birdsong", "woodpecker")
+
+
+@pytest.mark.parametrize("caption", [STREET, NIGHT_STREET])
+def test_layered_night_street(caption):
+    lp = layered(caption)
+    assert "crickets" in lp.bed and "traffic" in lp.bed
+    assert "footsteps on pavement" in lp.sources[0]
+    allsrc = " ".join(lp.sources)
+    assert not re.search(r"bird|gull|skylark|woodpecker|rooster", allsrc + lp.bed)  # no daytime birds at night
+    assert 1 <= len(lp.sources) <= 3
+
+
+@pytest.mark.parametrize("caption", ["", None, "   ", UNKNOWN, "🙂🙂", "東京の夜景"])
+def test_layered_unknown_scene_gets_generic_bed(caption):
+    lp = layered(caption)
+    assert lp.bed.startswith("soft room tone, gentle air movement")
+    assert len(lp.sources) <= 1
+    for src in lp.sources:
+        assert "distant ambient sounds" in src
+    assert lp.negative
+    assert prompt.explain_layered(caption)["families"] == []
+
+
+def test_layered_scene_without_events_is_not_padded():
+    lp = layered("a waterfall")
+    assert "waterfall" in lp.bed
+    assert lp.sources == () and lp.source_names == ()
+    assert len(layered("a foggy field").sources) <= 3
+    # a family whose sounds are all events falls back to a generic bed only when nothing else has a bed
+    lp = layered("a dog in a park")
+    assert "room tone" not in lp.bed and "park" in lp.bed
+    assert lp.source_names[0] == "dog"
+    assert layered("a dog").bed.startswith("soft room tone")
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3])
+def test_layered_max_sources_respected(n):
+    lp = layered(FOREST, max_sources=n)
+    assert len(lp.sources) == len(lp.source_names) == n
+    assert lp.sources == layered(FOREST).sources[:n]  # a smaller count is a prefix of the full list
+    assert lp.bed == layered(FOREST).bed
+
+
+@pytest.mark.parametrize("bad", [4, 5, -1, 2.0, "2", None, True])
+def test_layered_bad_max_sources_raises(bad):
+    with pytest.raises(ValueError) as exc:
+        layered(BEACH, max_sources=bad)
+    msg = str(exc.value)
+    assert msg.startswith('Build Ambient Prompt: "sources" is ')
+    assert "must be 0 to 3" in msg
+
+
+def test_layered_bad_max_sources_message():
+    with pytest.raises(ValueError, match=r'^Build Ambient Prompt: "sources" is 5 but must be 0 to 3\. '):
+        layered(BEACH, max_sources=5)
+    with pytest.raises(ValueError, match='"preset"'):
+        layered(BEACH, "dubstep")
+
+
+CAPTIONS = [
+    BEACH, OFFICE, FOREST, STREET, NIGHT_STREET, UNKNOWN,
+    "a boat in a harbor with children on the beach",
+    "a campfire in the woods next to a lake under a stormy sky with a dog",
+    "a farm with cows, sheep, horses and chickens",
+    "a busy market street with people near a river",
+    "a bird on a branch in a garden with a birdbath",
+    "a street with cars and a bus at a crosswalk",
+    "a church next to a temple with a bell tower",
+    "a kitchen with a stove",
+]
+
+
+@pytest.mark.parametrize("caption", CAPTIONS)
+def test_layered_sources_distinct_one_noun_each(caption):
+    lp = layered(caption)
+    assert len(lp.sources) <= 3
+    assert len(set(lp.sources)) == len(lp.sources)
+    assert len(set(lp.source_names)) == len(lp.source_names)
+    keys = [noun_key(n) for n in lp.source_names]
+    assert len(set(keys)) == len(keys), lp.source_names
+    for i, src in enumerate(lp.sources):
+        for j, key in enumerate(keys):
+            if i != j:
+                assert key not in prompt._norm_tokens(src), (src, lp.source_names[j])
+    for src in lp.sources:
+        assert src.split(",")[0] not in lp.bed  # an event is a source, not part of the bed
+
+
+def test_layered_sources_follow_caption_order():
+    info = prompt.explain_layered("a boat in a harbor with children on the beach")
+    assert info["families"] == ["harbor", "park", "beach"]
+    lp = layered("a boat in a harbor with children on the beach")
+    assert lp.source_names == ("boats", "children", "gulls")
+    assert info["event_labels"][:3] == list(lp.source_names)
+
+
+def test_layered_source_nouns_are_not_repeated():
+    lp = layered("a dog in a living room")  # "distant dog barking" and "dog panting softly" share "dog"
+    assert sum("dog" in s for s in lp.sources) == 1
+    lp = layered("a street with cars")  # "cars passing by" then not "distant car horns"
+    assert sum(has_word(s, "car") or has_word(s, "cars") for s in lp.sources) == 1
+    lp = layered("a forest with birds")  # birdsong and birds chirping: one bird source
+    assert sum("bird" in s for s in lp.sources) == 1
+
+
+@pytest.mark.parametrize("name", prompt.PRESET_NAMES)
+def test_layered_preset_qualifiers_on_bed(name):
+    lp = layered(BEACH, name)
+    for q in prompt.PRESETS[name].qualifiers:
+        assert q in lp.bed, (name, q)
+    for src in lp.sources:
+        assert "loopable" not in src and "background ambience" not in src
+    assert lp.bed.startswith("waves breaking")
+
+
+def test_layered_presets_differ():
+    beds = {layered(BEACH, name).bed for name in prompt.PRESET_NAMES}
+    srcs = {layered(BEACH, name).sources for name in prompt.PRESET_NAMES}
+    assert len(beds) == len(srcs) == len(prompt.PRESET_NAMES)
+
+
+def test_layered_negative_rules_match_build_prompt():
+    for cap in (BEACH, OFFICE, FOREST, STREET):
+        assert layered(cap).negative == prompt.build_prompt(cap)[1]
+    for cap in ("a band playing music on stage at a concert", "a man playing a piano in a living room"):
+        terms = neg_terms(layered(cap).negative)
+        assert "music" not in terms and "melody" not in terms and "distortion" in terms
+    terms = neg_terms(layered("a choir singing in a cathedral").negative)
+    assert "singing" not in terms and "vocals" not in terms
+    assert "music" not in neg_terms(layered(FOREST, extra="distant piano").negative)
+    assert "speech" not in neg_terms(layered("a crowded market").negative)
+
+
+def test_layered_negative_never_contradicts_any_prompt():
+    for cap in CAPTIONS + ["an ambulance with sirens", "a crowded market"]:
+        for name in prompt.PRESET_NAMES:
+            lp = layered(cap, name)
+            terms = neg_terms(lp.negative)
+            assert len(terms) == len(set(terms))
+            for t in terms:
+                for text in (lp.bed, *lp.sources):
+                    assert not has_word(text, t), (cap, name, t, text)
+
+
+def test_layered_game_loop_negative_allows_sources():
+    terms = neg_terms(layered(FOREST, "game background loop").negative)
+    assert "distinct events" not in terms and "sudden sounds" not in terms and "silence" not in terms
+    assert "fade in" in terms
+    # with no sources the preset's full negative applies, as in build_prompt
+    lp = layered(FOREST, "game background loop", max_sources=0)
+    assert lp.negative == prompt.build_prompt(FOREST, "game background loop")[1]
+    assert "distinct events" in neg_terms(lp.negative)
+
+
+def test_layered_extra_goes_on_bed_and_named_events_become_sources():
+    lp = layered(BEACH, extra="distant thunder")
+    assert "distant thunder" in lp.bed
+    assert lp.bed.index("sandy beach") < lp.bed.index("distant thunder") < lp.bed.index("high quality")
+    assert lp.source_names == ("gulls", "tropical birds", "thunder")
+    assert prompt.explain_layered(BEACH, extra="distant thunder")["extra_families"] == ["storm"]
+    # extra names a family but none of its events: the bed gets it, the sources do not
+    lp = layered(BEACH, extra="light rain")
+    assert "light rain" in lp.bed and lp.source_names == ("gulls", "tropical birds")
+    lp = layered(FOREST, extra="thunder")  # the extra ranks as one more family after the caption's
+    assert lp.source_names == ("birdsong", "thunder", "woodpecker")
+    assert layered(FOREST, extra="thunder", max_sources=1).source_names == ("birdsong",)
+    lp = layered(UNKNOWN, extra="a dog barking")
+    assert lp.source_names == ("dog",)
+
+
+@pytest.mark.parametrize("name", prompt.PRESET_NAMES)
+def test_layered_prompts_within_budget(name):
+    vocab = "beach forest city rain office crowd kitchen train snow desert market temple".split()
+    caption = " ".join(f"a {vocab[i % len(vocab)]} with number{i}" for i in range(2000))[:10_000]
+    for cap, extra in ((caption, "slow evolving " * 100), (BEACH, ""), (STREET, "x " * 300)):
+        lp = layered(cap, name, extra)
+        for text in (lp.bed, *lp.sources, lp.negative):
+            assert 0 < len(text.split()) <= prompt.MAX_PROMPT_WORDS
+            assert prompt.estimate_tokens(text) <= prompt.PROMPT_TOKEN_LIMIT
+            assert not text.endswith(",") and text == text.strip()
+    lp = layered(caption, name, "slow evolving " * 100)
+    assert lp.bed.startswith("waves breaking")  # the textures survive; the tail is cut
+    assert len(lp.sources) == 3
+
+
+def test_layered_determinism():
+    runs = {layered(STREET, name, "x", n) for name in prompt.PRESET_NAMES for n in range(4) for _ in range(3)}
+    assert len(runs) == len(prompt.PRESET_NAMES) * 4
+    code = (
+        "import importlib.util,sys;"
+        f"s=importlib.util.spec_from_file_location('m', {str(_PATH)!r});"
+        "m=importlib.util.module_from_spec(s);sys.modules['m']=m;s.loader.exec_module(m);"
+        "c='a campfire in the woods next to a lake with a dog, a cat, a market and people at a concert';"
+        "print(m.build_layered_prompts(c, 'cozy interior', 'warm thunder', 3))"
+    )
+    outs = set()
+    for seed in ("1", "12345"):
+        res = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONHASHSEED": seed}, check=True
+        )
+        outs.add(res.stdout)
+    assert len(outs) == 1
+
+
+def test_explain_layered():
+    info = prompt.explain_layered(BEACH, "cinematic atmosphere")
+    assert info["families"] == ["beach", "tropical"]
+    assert info["preset"] == "cinematic atmosphere"
+    assert "waves breaking" in info["bed_textures"]
+    assert info["events"][0] == "distant seagulls" and info["event_labels"][0] == "gulls"
+    assert info["extra_families"] == []
+    with pytest.raises(ValueError, match='"preset"'):
+        prompt.explain_layered(BEACH, "nope")
+
+
+def test_layered_leaves_build_prompt_alone():
+    before = [prompt.build_prompt(c) for c in CAPTIONS]
+    for c in CAPTIONS:
+        layered(c)
+    assert [prompt.build_prompt(c) for c in CAPTIONS] == before

@@ -5,6 +5,7 @@ import threading
 import pytest
 import soundfile as sf
 import torch
+
 from conftest import pack_module
 
 wav = pack_module("wav")

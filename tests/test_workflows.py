@@ -7,18 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import pack
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
-CORE = {"LoadImage", "MarkdownNote", "Note", "PreviewAudio", "SaveAudio", "SaveAudioMP3", "SaveAudioOpus",
+CORE = {"LoadImage", "MarkdownNote", "PreviewImage", "SaveImage", "Note", "PreviewAudio", "SaveAudio", "SaveAudioMP3", "SaveAudioOpus",
         "LoadAudio", "PrimitiveStringMultiline", "PrimitiveString"}
 HARNESS = Path(os.environ.get("HARNESS_HOME", Path.home() / "comfy-harness"))
 HARNESS_TOOLS = ROOT.parent / "shared" / "harness"
 
 
-def test_the_two_example_workflows_exist_with_thumbnails():
-    assert [p.name for p in WORKFLOWS] == ["image_to_ambient.json", "text_to_ambient.json"]
+def test_the_example_workflows_exist_with_thumbnails():
+    assert [p.name for p in WORKFLOWS] == ["image_to_ambient.json", "layered_scene.json", "seamless_loop.json",
+                                           "text_to_ambient.json"]
     for p in WORKFLOWS:
         assert p.with_suffix(".jpg").is_file()
 
@@ -44,10 +46,10 @@ def test_workflow_is_consistent_ui_format(path):
             continue
         spec = pack.NODE_CLASS_MAPPINGS[n["type"]].INPUT_TYPES()
         required = list(spec["required"])
+        every = {**spec["required"], **spec.get("optional", {})}
         linked = {i["name"] for i in n["inputs"] if i.get("link") is not None}
-        widgets = [name for name in required if isinstance(spec["required"][name][0], list)
-                   or spec["required"][name][0] in ("STRING", "INT", "FLOAT", "BOOLEAN")
-                   and not spec["required"][name][1].get("forceInput")]
+        widgets = [name for name, (kind, opts) in every.items() if isinstance(kind, list)
+                   or kind in ("STRING", "INT", "FLOAT", "BOOLEAN") and not opts.get("forceInput")]
         assert set(required) <= linked | set(widgets), n["type"]
         extra = 1 if n["type"] == "AmbientStableAudioSampler" else 0  # control_after_generate of the seed
         assert len(n.get("widgets_values", [])) == len(widgets) + extra, n["type"]
@@ -57,11 +59,11 @@ def test_workflow_is_consistent_ui_format(path):
     assert "null" not in json.dumps(wf["groups"])
 
 
-def test_sampler_ships_a_fixed_seed():
+def test_samplers_ship_a_fixed_seed():
     for path in WORKFLOWS:
         wf = json.loads(path.read_text())
-        (sampler,) = [n for n in wf["nodes"] if n["type"] == "AmbientStableAudioSampler"]
-        assert sampler["widgets_values"][6] == "fixed"
+        samplers = [n for n in wf["nodes"] if n["type"] == "AmbientStableAudioSampler"]
+        assert samplers and all(s["widgets_values"][6] == "fixed" for s in samplers)
 
 
 @pytest.mark.skipif(not (HARNESS / "ComfyUI" / "main.py").is_file() or not HARNESS_TOOLS.is_dir(),
@@ -78,7 +80,7 @@ def test_workflows_run_in_a_real_comfyui(tmp_path):
                          capture_output=True, text=True, timeout=600, env={**os.environ, "HARNESS_HOME": str(HARNESS)})
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
-    assert len(report["workflows"]) == 2
+    assert len(report["workflows"]) == len(WORKFLOWS)
     for w in report["workflows"]:
         assert w["result"] == "ok" and w["files"], w
         assert all(Path(f["copy"]).stat().st_size > 1000 for f in w["files"])

@@ -1,0 +1,312 @@
+"""ComfyUI nodes for sound craft: loops, fades, loudness, long soundscapes, layering, pictures of audio.
+
+Each node works on ComfyUI's native AUDIO (``{"waveform": float32 [B, C, T], "sample_rate": int}``), so it also
+takes audio from core Load Audio or any other pack. Stdlib-only at import, like the rest of the node layer.
+"""
+from __future__ import annotations
+
+import logging
+
+from . import comfy_glue, models
+from .prompt import DEFAULT_PRESET, PRESET_NAMES
+from .wav import LOOP_KEY
+
+log = logging.getLogger(__name__)
+
+CATEGORY = "audio/ambient"
+SEED_MAX = 2**64 - 1
+AUDIO_IN = "Audio from any node that outputs AUDIO (Stable Audio Sampler, Load Audio, ...), mono or stereo, any rate."
+AUDIO_OUT = ("The processed audio (same rate), as AUDIO for Save WAV or any core audio node.",)
+
+
+def _audio(node: str, audio):
+    from .wav import check_audio
+
+    waveform, rate = check_audio(audio, node)
+    return waveform, rate
+
+
+def _out(waveform, rate, loop: bool = False):
+    audio = {"waveform": waveform, "sample_rate": rate}
+    if loop:
+        audio[LOOP_KEY] = True
+    return audio
+
+
+class AmbientSeamlessLoop:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Make a clip loop without a click or a level dip: its tail is cross-faded into its head "
+                   "(equal-power), so it can repeat forever in a game, app or sampler.")
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = ("The loop: shorter than the input by the overlap. Save WAV marks it with loop points "
+                       "(smpl chunk).",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "audio": ("AUDIO", {"tooltip": AUDIO_IN}),
+            "overlap_seconds": ("FLOAT", {"default": 2.0, "min": 0.01, "max": 30.0, "step": 0.01,
+                                          "tooltip": "Length of the cross-fade, in seconds (at most half the clip). "
+                                                     "1-3 s suits ambience; longer hides more, shortens more."}),
+            "search_seconds": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.1,
+                                         "tooltip": "Look this far back from the end for a quiet moment and cut the "
+                                                    "loop there (0 = cut at the very end)."}),
+        }}
+
+    def execute(self, audio, overlap_seconds, search_seconds):
+        from .loop import NODE, make_seamless_loop
+
+        waveform, rate = _audio(NODE, audio)
+        looped, info = make_seamless_loop(waveform, rate, overlap_seconds, search_seconds)
+        log.info("%s: %s", NODE, info)
+        return (_out(looped, rate, loop=True),)
+
+
+class AmbientFade:
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Fade the start in and the end out (linear, equal-power or exponential curve)."
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = AUDIO_OUT
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        from .fades import CURVES
+
+        return {"required": {
+            "audio": ("AUDIO", {"tooltip": AUDIO_IN}),
+            "fade_in_seconds": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 600.0, "step": 0.1,
+                                          "tooltip": "Fade-in length in seconds (0 = none)."}),
+            "fade_out_seconds": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 600.0, "step": 0.1,
+                                           "tooltip": "Fade-out length in seconds (0 = none)."}),
+            "curve": (list(CURVES), {"default": "equal-power", "tooltip": "Shape: linear; equal-power (smooth, "
+                                     "the usual choice); exponential (even in decibels, sounds most natural for "
+                                     "long fades)."}),
+        }}
+
+    def execute(self, audio, fade_in_seconds, fade_out_seconds, curve):
+        from .fades import NODE, apply_fades
+
+        waveform, rate = _audio(NODE, audio)
+        faded = apply_fades(waveform, rate, fade_in_seconds, fade_out_seconds, curve)
+        # a faded loop no longer loops seamlessly: drop its loop marker
+        return (_out(faded, rate, loop=bool(audio.get(LOOP_KEY)) and not (fade_in_seconds or fade_out_seconds)),)
+
+
+class AmbientLoudness:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Normalize integrated loudness (ITU-R BS.1770-4) to a platform target in LUFS, with a true-peak "
+                   "ceiling measured on 4x oversampled audio.")
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = AUDIO_OUT
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        from .loudness import PRESETS
+
+        names = list(PRESETS)
+        return {"required": {
+            "audio": ("AUDIO", {"tooltip": AUDIO_IN + " At least 0.4 s long."}),
+            "target": (names, {"default": names[0], "tooltip": "-23 LUFS: broadcast (EBU R128) and calm beds; "
+                               "-16: podcasts and mobile apps; -14: streaming platforms; custom: custom_lufs."}),
+            "custom_lufs": ("FLOAT", {"default": -23.0, "min": -70.0, "max": 0.0, "step": 0.5,
+                                      "tooltip": "Target loudness in LUFS, used when target is custom."}),
+            "ceiling_dbtp": ("FLOAT", {"default": -1.0, "min": -20.0, "max": 0.0, "step": 0.1,
+                                       "tooltip": "Highest allowed true peak in dBTP (-1 is the usual delivery spec); "
+                                                  "a limiter holds peaks under it."}),
+        }}
+
+    def execute(self, audio, target, custom_lufs, ceiling_dbtp):
+        from .loudness import NODE, PRESETS, normalize_loudness
+
+        if target not in PRESETS:
+            raise ValueError(f'{NODE}: "target" is {target!r} but must be one of {", ".join(PRESETS)}. Pick one.')
+        waveform, rate = _audio(NODE, audio)
+        lufs = PRESETS[target] if PRESETS[target] is not None else custom_lufs
+        out, info = normalize_loudness(waveform, rate, lufs, ceiling_dbtp)
+        log.info("%s: %s", NODE, info)
+        return (_out(out, rate, loop=bool(audio.get(LOOP_KEY))),)
+
+
+class AmbientExtend:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Make a soundscape of any length (minutes to an hour) with a Stable Audio model: segments with "
+                   "their own seeds, joined by equal-power cross-fades, one progress bar for all.")
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = ("The whole soundscape as one clip (21 MB of memory per stereo minute).",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("STABLE_AUDIO_MODEL", {"tooltip": "From Load Stable Audio Model."}),
+            "prompt": ("STRING", {"default": "steady rain on a roof, distant thunder, soft wind, high quality field "
+                                  "recording", "multiline": True,
+                                  "tooltip": "What to hear, for every segment. Connect Build Ambient Prompt's "
+                                             "prompt, or type one."}),
+            "negative_prompt": ("STRING", {"default": "music, melody, vocals, speech, distortion, low quality",
+                                           "multiline": True, "tooltip": "What to avoid (used when cfg > 1)."}),
+            "minutes": ("FLOAT", {"default": 5.0, "min": 0.1, "max": 60.0, "step": 0.1,
+                                  "tooltip": "Total length in minutes (up to 60). Time grows with length: about "
+                                             "one segment's sampling per segment."}),
+            "segment_seconds": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 380.0, "step": 0.5,
+                                          "tooltip": "Length of each generated segment; 0 = the model's maximum "
+                                                     "(47 s for Stable Audio Open), the fewest joints."}),
+            "overlap_seconds": ("FLOAT", {"default": 3.0, "min": 0.1, "max": 60.0, "step": 0.1,
+                                          "tooltip": "Cross-fade between segments, in seconds (at most half a "
+                                                     "segment)."}),
+            "steps": ("INT", {"default": 100, "min": 1, "max": 1000,
+                              "tooltip": "Sampling steps per segment (Stable Audio Open: 100)."}),
+            "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 25.0, "step": 0.1,
+                              "tooltip": "Prompt guidance (Stable Audio Open: 7; 1 or less = off)."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
+                             "tooltip": "Segment k uses seed + k: the same seed gives the same soundscape."}),
+            "tail_conditioning": ("BOOLEAN", {"default": False, "tooltip": "Start each segment from the previous "
+                                              "segment's tail (diffusers' initial audio). With Stable Audio Open "
+                                              "the effect is subtle: the sampler adds full-strength noise on top."}),
+        }}
+
+    def execute(self, model, prompt, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg, seed,
+                tail_conditioning):
+        from .extend import extend_soundscape
+
+        plan = comfy_glue.device_plan(models.STABLE_AUDIO)
+        with models.on_device(model, plan) as pipe:
+            waveform, rate = extend_soundscape(pipe, prompt, negative_prompt=negative_prompt, minutes=minutes,
+                                               segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
+                                               steps=steps, cfg=cfg, seed=seed, tail_conditioning=tail_conditioning,
+                                               on_step=comfy_glue.progress(steps))
+        return (_out(waveform, rate),)
+
+
+def _mix_inputs():
+    spec = {}
+    for k in (1, 2, 3, 4):
+        spec[f"audio_{k}"] = ("AUDIO", {"tooltip": f"Layer {k}: " + ("the bed (background)." if k == 1 else
+                                                                     "a source to lay over the bed.")
+                                        + (" Optional." if k > 2 else "")})
+        spec[f"gain_db_{k}"] = ("FLOAT", {"default": 0.0 if k == 1 else -6.0, "min": -60.0, "max": 12.0,
+                                          "step": 0.5, "tooltip": f"Level of layer {k} in dB (0 = unchanged, "
+                                                                  "-6 = half the amplitude)."})
+        spec[f"pan_{k}"] = ("FLOAT", {"default": 0.0, "min": -1.0, "max": 1.0, "step": 0.05,
+                                      "tooltip": f"Stereo position of layer {k}: -1 left, 0 centre, +1 right "
+                                                 "(equal-power pan law: centre is -3 dB per side for mono)."})
+    return spec
+
+
+class AmbientMix:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Mix 2-4 audio layers (a bed and sources) with gain and stereo pan; rates and lengths are "
+                   "matched, and the result never clips (headroom scaling).")
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = ("The stereo mix at the highest input rate.",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        from .mix import FITS, LENGTHS
+
+        spec = _mix_inputs()
+        required = {k: v for k, v in spec.items() if k[-1] in "12"}
+        required["fit"] = (list(FITS), {"default": "loop", "tooltip": "Shorter layers: loop them (cross-faded "
+                                        "wraps) or pad them with silence."})
+        required["length"] = (list(LENGTHS), {"default": "first", "tooltip": "Output length: the first layer's "
+                                              "(the bed) or the longest layer's."})
+        return {"required": required, "optional": {k: v for k, v in spec.items() if k[-1] in "34"}}
+
+    def execute(self, fit, length, **inputs):
+        from .mix import NODE, mix_layers
+
+        layers = []
+        for k in (1, 2, 3, 4):
+            audio = inputs.get(f"audio_{k}")
+            if audio is None:
+                continue
+            waveform, rate = _audio(NODE, audio)
+            layers.append({"waveform": waveform, "sample_rate": rate, "gain_db": inputs.get(f"gain_db_{k}", 0.0),
+                           "pan": inputs.get(f"pan_{k}", 0.0)})
+        waveform, rate, info = mix_layers(layers, length=length, fit=fit)
+        log.info("%s: %s", NODE, info)
+        return (_out(waveform, rate),)
+
+
+class AmbientSpectrogram:
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Picture audio: waveform over a log-frequency spectrogram, one image per clip."
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("One image per clip; connect Preview Image or Save Image.",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "audio": ("AUDIO", {"tooltip": AUDIO_IN}),
+            "width": ("INT", {"default": 1024, "min": 128, "max": 4096, "step": 8, "tooltip": "Image width (px)."}),
+            "height": ("INT", {"default": 512, "min": 128, "max": 4096, "step": 8,
+                               "tooltip": "Image height (px): a fifth is the waveform, the rest the spectrogram."}),
+        }}
+
+    def execute(self, audio, width, height):
+        import numpy as np
+        import torch
+
+        from .spectrogram import render_spectrogram
+
+        waveform, rate = _audio("Audio Spectrogram", audio)
+        images = [np.asarray(render_spectrogram(clip, rate, width=width, height=height), dtype=np.float32) / 255.0
+                  for clip in waveform]
+        return (torch.from_numpy(np.stack(images)),)
+
+
+class AmbientLayeredPromptBuilder:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("From one caption, a background bed prompt and up to three distinct source prompts, to generate "
+                   "separately and mix with Mix Audio Layers.")
+    RETURN_TYPES = ("STRING", "STRING", "STRING", "STRING", "STRING")
+    RETURN_NAMES = ("bed", "source_1", "source_2", "source_3", "negative_prompt")
+    OUTPUT_TOOLTIPS = ("A steady background texture prompt (the bed).",
+                       "The first distinct source (e.g. gulls); a faint bed variant when the scene has none.",
+                       "The second distinct source; a faint bed variant when the scene has none.",
+                       "The third distinct source; a faint bed variant when the scene has none.",
+                       "The shared negative prompt.")
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "caption": ("STRING", {"forceInput": True, "tooltip": "A description of the scene, e.g. from Caption "
+                                                                  "Image (BLIP)."}),
+            "preset": (PRESET_NAMES, {"default": DEFAULT_PRESET, "tooltip": "The character of the bed."}),
+            "extra": ("STRING", {"default": "", "multiline": True, "tooltip": "Optional sounds or words to add to the "
+                                 "bed, e.g. 'light rain'."}),
+            "sources": ("INT", {"default": 2, "min": 0, "max": 3, "tooltip": "How many distinct sources to propose "
+                                "(0-3); unused outputs repeat a faint bed variant."}),
+        }}
+
+    def execute(self, caption, preset, extra, sources):
+        from .prompt import build_layered_prompts
+
+        layered = build_layered_prompts(caption, preset, extra, max_sources=sources)
+        faint = f"{layered.bed.split(',')[0]}, distant, faint, quiet background"
+        picked = list(layered.sources) + [faint] * (3 - len(layered.sources))
+        log.info("layered prompts: bed=%r sources=%r", layered.bed, layered.sources)
+        return (layered.bed, picked[0], picked[1], picked[2], layered.negative)
+
+
+NODE_CLASSES = {
+    "AmbientSeamlessLoop": (AmbientSeamlessLoop, "Make Seamless Loop"),
+    "AmbientFade": (AmbientFade, "Fade In / Out"),
+    "AmbientLoudness": (AmbientLoudness, "Normalize Loudness"),
+    "AmbientExtend": (AmbientExtend, "Extend Soundscape"),
+    "AmbientMix": (AmbientMix, "Mix Audio Layers"),
+    "AmbientSpectrogram": (AmbientSpectrogram, "Audio Spectrogram"),
+    "AmbientLayeredPromptBuilder": (AmbientLayeredPromptBuilder, "Build Layered Ambient Prompts"),
+}

@@ -1,0 +1,136 @@
+"""Soundscapes of any length from a Stable Audio model: successive segments, each with its own seed, joined by
+cross-fades as they come (plain functions, no ComfyUI).
+
+Memory: one segment at a time is on the model's device; finished audio is written into one pre-allocated CPU
+buffer of the final size (``float32``, 21 MB per stereo minute at 44.1 kHz), so peak memory is that buffer plus
+one segment, whatever the length.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+NODE = "Extend Soundscape"
+MAX_MINUTES = 60.0
+
+
+def segment_seed(seed: int, index: int) -> int:
+    """The seed of segment ``index``: ``seed + index`` (wrapping at 2**64), so a run is reproducible and every
+    segment differs."""
+    return (int(seed) + int(index)) % 2**64
+
+
+def plan_segments(total_samples: int, segment_samples: int, overlap_samples: int) -> int:
+    """How many segments of ``segment_samples`` joined with ``overlap_samples`` cover ``total_samples``."""
+    if total_samples <= segment_samples:
+        return 1
+    return math.ceil((total_samples - overlap_samples) / (segment_samples - overlap_samples))
+
+
+def check_extend_settings(*, minutes: float, segment_seconds: float, overlap_seconds: float,
+                          max_seconds: float) -> None:
+    """``ValueError`` naming the input, the value and the fix."""
+    if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or not 0 < minutes <= MAX_MINUTES:
+        raise ValueError(f'{NODE}: "minutes" is {minutes} but must be more than 0 and at most {MAX_MINUTES:g}. '
+                         'Set e.g. 5 for five minutes.')
+    if not math.isfinite(segment_seconds) or segment_seconds < 0 or segment_seconds > max_seconds + 1e-6:
+        raise ValueError(f'{NODE}: "segment_seconds" is {segment_seconds} but this model makes 0 < segments <= '
+                         f'{max_seconds:.2f} s. Set 0 for the model maximum.')
+    seg = segment_seconds or max_seconds
+    if not math.isfinite(overlap_seconds) or overlap_seconds <= 0 or overlap_seconds > seg / 2:
+        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds} but must be more than 0 and at most half a '
+                         f'segment ({seg / 2:.2f} s). Set e.g. 2.')
+
+
+def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: float = 5.0,
+                    segment_seconds: float = 0.0, overlap_seconds: float = 2.0, steps: int = 100, cfg: float = 7.0,
+                    seed: int = 0, tail_conditioning: bool = False,
+                    on_step: Callable[[int, int], None] | None = None) -> Iterator["torch.Tensor"]:
+    """Yield the soundscape in finished pieces ``float32 [C, n]`` (CPU), in order, exactly
+    ``int(minutes * 60 * rate)`` samples in all.
+
+    Args:
+        pipe: a loaded Stable Audio pipeline on its run device.
+        prompt, negative_prompt, steps, cfg: as for one clip.
+        minutes: total length.
+        segment_seconds: length of each generated segment (0 = the model's maximum).
+        overlap_seconds: cross-fade between segments (equal-power, or correlation-adaptive where the two sides are
+            alike, so the level stays steady through each joint).
+        seed: segment k uses ``seed + k``.
+        tail_conditioning: pass the previous segment's tail to the pipeline as ``initial_audio_waveforms`` so the
+            next segment starts from it (with Stable Audio Open the pipeline adds full-strength noise on top, so
+            the effect is subtle).
+        on_step: ``on_step(done, total)`` over all segments' steps (one progress bar); raising stops (Cancel).
+    """
+    from .loop import cross_fade
+    from .soundscape import generate_soundscape, max_seconds_of, sample_rate_of
+
+    max_seconds = max_seconds_of(pipe)
+    check_extend_settings(minutes=minutes, segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
+                          max_seconds=max_seconds)
+    rate = sample_rate_of(pipe)
+    seg_seconds = segment_seconds or math.floor(max_seconds * 100) / 100
+    total = int(minutes * 60 * rate)
+    seg = int(seg_seconds * rate)
+    overlap = int(round(overlap_seconds * rate))
+    count = plan_segments(total, seg, overlap)
+    log.info("%s: %d segments of %.2f s, %.2f s cross-fades, %d samples", NODE, count, seg_seconds,
+             overlap_seconds, total)
+
+    emitted = 0
+    tail = None
+    for k in range(count):
+        def segment_step(done: int, _total: int, k=k) -> None:
+            if on_step is not None:
+                on_step(k * steps + done, count * steps)
+
+        init = None
+        if tail_conditioning and tail is not None:
+            init = tail.unsqueeze(0)
+        waveform, _ = generate_soundscape(pipe, prompt, negative_prompt=negative_prompt, seconds=seg_seconds,
+                                          steps=steps, cfg=cfg, seed=segment_seed(seed, k), on_step=segment_step,
+                                          initial_audio=init)
+        clip = waveform[0]  # [C, seg]
+        if tail is not None:
+            clip = clip.clone()
+            clip[:, :overlap], _ = cross_fade(tail, clip[:, :overlap])
+        last = k == count - 1
+        body = clip if last else clip[:, : seg - overlap]
+        tail = None if last else clip[:, seg - overlap:]
+        piece = body[:, : total - emitted]
+        emitted += piece.shape[-1]
+        yield piece
+        if emitted >= total:
+            return
+    if emitted < total:  # cannot happen with plan_segments; keep the length promise explicit
+        raise RuntimeError(f"{NODE}: produced {emitted} of {total} samples")
+
+
+def extend_soundscape(pipe, prompt: str, **kwargs) -> tuple["torch.Tensor", int]:
+    """The whole soundscape as ``(waveform float32 [1, C, T], sample_rate)`` on the CPU; see :func:`iter_soundscape`.
+
+    Pieces are copied into one pre-allocated buffer as they come, so memory is the output plus one segment.
+    """
+    import torch
+
+    from .soundscape import max_seconds_of, sample_rate_of
+
+    check_extend_settings(minutes=kwargs.get("minutes", 5.0), segment_seconds=kwargs.get("segment_seconds", 0.0),
+                          overlap_seconds=kwargs.get("overlap_seconds", 2.0), max_seconds=max_seconds_of(pipe))
+    rate = sample_rate_of(pipe)
+    total = int(kwargs.get("minutes", 5.0) * 60 * rate)
+    out = None
+    pos = 0
+    for piece in iter_soundscape(pipe, prompt, **kwargs):
+        if out is None:
+            out = torch.empty(1, piece.shape[0], total, dtype=torch.float32)
+        out[0, :, pos: pos + piece.shape[-1]] = piece
+        pos += piece.shape[-1]
+    return out, rate

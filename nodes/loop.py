@@ -1,0 +1,263 @@
+"""Seamless loops: cross-fade a clip's tail into its head so it repeats without a click or a level dip
+(plain functions, no ComfyUI).
+
+The cross-fade is equal-power (``sin``/``cos``), which keeps the level steady for uncorrelated material such as
+ambience. For strongly correlated material (the same tone at both ends) equal-power adds up to +3 dB in the middle
+of the fade, where equal-gain would stay flat; :func:`make_seamless_loop` measures the correlation of the two
+overlapping regions and, above 0.5, switches to a correlation-adaptive cross-fade that keeps the expected power
+at exactly 1 for that correlation.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+NODE = "Make Seamless Loop"
+ADAPTIVE_ABOVE = 0.5  # correlation above which the cross-fade is correlation-adaptive rather than equal-power
+WINDOW_SECONDS = 0.05  # short-term RMS window: cut-point search and the seam level
+AROUND_SECONDS = 1.0  # span around the joint for loop_seam_metrics' reference level
+_FLOOR_DB = -200.0  # level of digital silence
+
+
+def _secs(value: float) -> str:
+    """Seconds for a message: one decimal from 1 s up ("6.0"), three significant digits below ("0.0227")."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.3g}"
+
+
+def _check_seconds(name: str, value, *, positive: bool) -> float:
+    """``value`` as a float, or a ``ValueError`` naming the input ``name``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        need = "more than 0" if positive else "0 or more"
+        example = "e.g. 2" if positive else "0 to turn it off"
+        raise ValueError(f'{NODE}: "{name}" is {value} but must be a finite number of seconds, {need}. '
+                         f'Set it to {example}.')
+    return float(value)
+
+
+def _check_audio(waveform, sample_rate) -> tuple["torch.Tensor", int]:
+    """``(waveform as float32 [B, C, T], sample_rate as int)`` (a 2-D ``[C, T]`` is one clip), or a ``ValueError``
+    naming what is wrong."""
+    import torch
+
+    if not isinstance(waveform, torch.Tensor):
+        raise ValueError(f'{NODE}: "audio" waveform is {type(waveform).__name__}, not a tensor. Connect an AUDIO output.')
+    if waveform.ndim == 2:
+        waveform = waveform.unsqueeze(0)
+    if waveform.ndim != 3 or 0 in waveform.shape:
+        raise ValueError(f'{NODE}: "audio" waveform has shape {tuple(waveform.shape)} but must be [batch, channels, '
+                         "samples] with at least one sample. Connect an AUDIO output that holds sound.")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate < 1:
+        raise ValueError(f'{NODE}: "audio" sample_rate is {sample_rate!r} but must be a whole number of Hz, at least 1. '
+                         "Connect an AUDIO output from a node that sets its sample rate.")
+    if waveform.dtype != torch.float32:
+        waveform = waveform.float()
+    if not bool(torch.isfinite(waveform).all()):
+        bad = int((~torch.isfinite(waveform)).sum())
+        raise ValueError(f'{NODE}: "audio" contains NaN/inf samples ({bad} of {waveform.numel()}); this node cannot '
+                         "loop them. Check the upstream node that made the audio (e.g. run the model in fp32).")
+    return waveform, int(sample_rate)
+
+
+def _short_term_energy(mono: "torch.Tensor", centres: "torch.Tensor", half: int) -> "torch.Tensor":
+    """Mean square of ``mono float64 [T]`` over ``[c - half, c + half)`` for each centre ``c``, clipped to the clip."""
+    import torch
+
+    total = mono.shape[-1]
+    cs = torch.cat([mono.new_zeros(1), torch.cumsum(mono, 0)])
+    lo = (centres - half).clamp(0, total)
+    hi = (centres + half).clamp(0, total)
+    return (cs[hi] - cs[lo]) / (hi - lo).clamp(min=1)
+
+
+def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: int, min_end: int) -> int:
+    """The end position (exclusive sample index) in the last ``search_samples`` of the clip where the sound is
+    quietest: the minimum short-term RMS over 50 ms windows centred on the candidate, computed on the channel mean
+    (summed over the batch, so every clip is cut at the same point). Ties go to the latest candidate (least cut).
+
+    Args:
+        waveform: ``float32 [B, C, T]``.
+        sample_rate: Hz.
+        search_samples: how far back from the end to look, in samples.
+        min_end: the earliest allowed end, in samples.
+
+    Returns:
+        the new length ``T'`` with ``max(T - search_samples, min_end) <= T' <= T``.
+    """
+    import torch
+
+    total = waveform.shape[-1]
+    first = max(total - search_samples, min_end)
+    if first >= total:
+        return total
+    half = max(1, round(WINDOW_SECONDS * sample_rate / 2))
+    start = max(first - half, 0)  # only the searched end of the clip (plus half a window) is read
+    mono = waveform[..., start:].double().mean(dim=1)  # [B, T - start]
+    energy = (mono * mono).sum(dim=0)
+    centres = torch.arange(first - start, total - start + 1, device=energy.device)
+    levels = _short_term_energy(energy, centres, half)
+    last_min = levels.numel() - 1 - int(torch.argmin(levels.flip(0)))
+    return start + int(centres[last_min])
+
+
+def cross_fade_gains(n: int, r: float) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Fade-in and fade-out gains ``float64 [n]`` at ``t = (i + 0.5) / n`` for signals of correlation ``r``.
+
+    Equal-power ``sin``/``cos`` scaled by ``1 / sqrt(1 + r sin(pi t))`` so that
+    ``g_in**2 + g_out**2 + 2 r g_in g_out = 1``: ``r = 0`` is equal-power, ``r = 1`` is equal-gain
+    (``g_in + g_out = 1``).
+    """
+    import torch
+
+    t = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    g_in, g_out = torch.sin(t * math.pi / 2), torch.cos(t * math.pi / 2)
+    if r:
+        scale = 1.0 / torch.sqrt(1.0 + r * torch.sin(t * math.pi))
+        g_in, g_out = g_in * scale, g_out * scale
+    return g_in, g_out
+
+
+def correlation(a: "torch.Tensor", b: "torch.Tensor") -> float:
+    """Normalised correlation ``sum(a b) / sqrt(sum(a^2) sum(b^2))`` (no mean removal: it is what sets the power
+    of ``a + b``); 0 when either is silent."""
+    a, b = a.double(), b.double()
+    denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    if denom == 0.0:
+        return 0.0
+    return max(-1.0, min(1.0, float((a * b).sum()) / denom))
+
+
+def cross_fade(tail: "torch.Tensor", head: "torch.Tensor") -> tuple["torch.Tensor", float]:
+    """Cross-fade ``tail`` out and ``head`` in (both ``[C, n]``): equal-power for uncorrelated material,
+    correlation-adaptive above ``ADAPTIVE_ABOVE``, so the level through the joint stays steady either way.
+    Returns ``(mixed [C, n] float32, correlation)``."""
+    r = correlation(tail, head)
+    g_in, g_out = cross_fade_gains(tail.shape[-1], r if r > ADAPTIVE_ABOVE else 0.0)
+    mixed = tail.double() * g_out + head.double() * g_in
+    return mixed.float(), r
+
+
+def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_seconds: float = 2.0,
+                       search_seconds: float = 0.0) -> tuple["torch.Tensor", dict]:
+    """Make a clip loop seamlessly by cross-fading its last ``overlap_seconds`` into its first.
+
+    With ``T`` samples and an overlap of ``N = round(overlap_seconds * sample_rate)`` samples, the output has
+    ``T - N`` samples: ``out[i] = x[i] g_in(t_i) + x[T - N + i] g_out(t_i)`` for ``i < N`` with
+    ``t_i = (i + 0.5) / N`` (the tail fades out while the head fades in), then ``out[N:] = x[N:T - N]``. Played
+    twice in a row, the last sample ``x[T - N - 1]`` is followed by about ``x[T - N]`` (``g_out`` is about 1
+    there), which is what followed it in the source, so there is no click.
+
+    The gains are equal-power (``sin``/``cos``), right for uncorrelated material such as ambience. For strongly
+    correlated material (the same tone at both ends) equal-power would rise by up to 3 dB mid-fade where equal-gain
+    stays flat, so for each clip the normalised correlation ``r`` of the two overlapping regions (all channels) is
+    measured and, when ``r > 0.5``, the gains are scaled to ``g_in**2 + g_out**2 + 2 r g_in g_out = 1``
+    (correlation-adaptive: equal-gain at ``r = 1``). Negatively correlated ends keep equal-power.
+
+    Args:
+        waveform: ``float [B, C, T]`` (a 2-D ``[C, T]`` is taken as one clip); not modified.
+        sample_rate: Hz.
+        overlap_seconds: cross-fade length in seconds, more than 0 and at most half the clip (after any trim).
+        search_seconds: 0 = off. Otherwise, first trim the clip's end to the quietest point (minimum 50 ms RMS of
+            the channel mean, over the whole batch) within its last ``search_seconds``, so the cut falls where the
+            sound is quiet; the output is shorter by the trimmed amount too. Longer than the clip means the whole
+            clip (never trimming below twice the overlap).
+
+    Returns:
+        ``(looped, info)``: ``looped`` is ``float32 [B, C, T - N - trimmed]`` on the input's device; ``info`` is
+        ``{"overlap_samples": N, "trimmed_samples": k, "loop_start": 0, "loop_end": T_out - 1,
+        "correlation": r, "method": "equal-power" | "correlation-adaptive", "correlations": [r per clip],
+        "methods": [method per clip]}``; ``correlation`` is the largest over the batch and ``method`` is
+        "correlation-adaptive" if any clip used it.
+
+    Raises:
+        ValueError: starting with "Make Seamless Loop:", naming the input, its value and the fix.
+    """
+    import torch
+
+    x, sample_rate = _check_audio(waveform, sample_rate)
+    overlap = _check_seconds("overlap_seconds", overlap_seconds, positive=True)
+    search = _check_seconds("search_seconds", search_seconds, positive=False)
+    total = x.shape[-1]
+    duration = total / sample_rate
+    n = round(overlap * sample_rate)
+    if n < 1:
+        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds} which is less than one sample at '
+                         f'{sample_rate} Hz. Set it to e.g. 2.')
+    if 2 * n > total:
+        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds:g} but the clip is only {_secs(duration)} s '
+                         f'long; the overlap must be at most half the clip ({_secs(duration / 2)} s). Lower '
+                         '"overlap_seconds" or use a longer clip.')
+
+    end = total
+    if search > 0:
+        end = find_quiet_end(x, sample_rate, min(total, round(search * sample_rate)), 2 * n)
+        x = x[..., :end]
+    trimmed = total - end
+
+    head, tail = x[..., :n], x[..., end - n:]
+    correlations = [correlation(head[b], tail[b]) for b in range(x.shape[0])]
+    methods = ["correlation-adaptive" if r > ADAPTIVE_ABOVE else "equal-power" for r in correlations]
+    g_in = torch.empty(x.shape[0], 1, n, dtype=torch.float64)
+    g_out = torch.empty_like(g_in)
+    for b, (r, method) in enumerate(zip(correlations, methods)):
+        g_in[b, 0], g_out[b, 0] = cross_fade_gains(n, r if method == "correlation-adaptive" else 0.0)
+    g_in, g_out = g_in.to(x.device, torch.float32), g_out.to(x.device, torch.float32)
+    looped = torch.cat([head * g_in + tail * g_out, x[..., n:end - n]], dim=-1).contiguous()
+    info = {
+        "overlap_samples": n,
+        "trimmed_samples": trimmed,
+        "loop_start": 0,
+        "loop_end": looped.shape[-1] - 1,
+        "correlation": max(correlations),
+        "method": "correlation-adaptive" if "correlation-adaptive" in methods else "equal-power",
+        "correlations": correlations,
+        "methods": methods,
+    }
+    log.debug("%s: overlap %d samples, trimmed %d, correlation %s", NODE, n, trimmed, correlations)
+    return looped, info
+
+
+def _db(mean_square: float) -> float:
+    return 10.0 * math.log10(mean_square) if mean_square > 0 else _FLOOR_DB
+
+
+def loop_seam_metrics(waveform: "torch.Tensor", sample_rate: int) -> dict:
+    """How well a clip loops: play it twice in a row and measure the joint.
+
+    The clip is treated as circular, so clips shorter than the 1 s reference span work too.
+
+    Args:
+        waveform: ``float [B, C, T]`` or ``[C, T]``.
+        sample_rate: Hz.
+
+    Returns:
+        ``{"seam_jump": |x[0] - x[T - 1]|, max over batch and channels,
+        "median_jump": median |x[i + 1] - x[i]| inside the clip (all clips and channels),
+        "level_db_at_seam": RMS level in dB (re full scale 1.0) of the 50 ms centred on the joint,
+        "level_db_around": RMS level in dB of the 1 s centred on the joint, less those 50 ms}``;
+        digital silence reads -200 dB.
+    """
+    import torch
+
+    x, sample_rate = _check_audio(waveform, sample_rate)
+    total = x.shape[-1]
+    seam_jump = float((x[..., 0].double() - x[..., -1].double()).abs().max())
+    median_jump = float(x.diff(dim=-1).abs().median()) if total > 1 else 0.0
+    half = max(1, round(WINDOW_SECONDS * sample_rate / 2))
+    around = max(half + 1, round(AROUND_SECONDS * sample_rate / 2))
+    offsets = torch.arange(-around, around, device=x.device)
+    span = x[..., offsets % total].double() ** 2  # the clip played twice: index 0 of offsets is the first sample after the joint
+    inner = (offsets >= -half) & (offsets < half)
+    return {
+        "seam_jump": seam_jump,
+        "median_jump": median_jump,
+        "level_db_at_seam": _db(float(span[..., inner].mean())),
+        "level_db_around": _db(float(span[..., ~inner].mean())),
+    }
