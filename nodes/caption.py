@@ -47,6 +47,49 @@ def to_pil(image: "torch.Tensor"):
     return Image.fromarray(arr)
 
 
+def prefix_token_limit(model, processor, max_new_tokens: int) -> int:
+    """Most tokens the conditional-captioning ``prefix`` may take: the caption (prefix + new tokens) must fit the
+    text decoder's positions, and the prefix the tokenizer's own limit."""
+    positions = getattr(getattr(model.config, "text_config", None), "max_position_embeddings", None) or 512
+    limit = int(positions) - int(max_new_tokens) - 1
+    tok_max = getattr(processor.tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 10**6:
+        limit = min(limit, tok_max)
+    return max(limit, 2)
+
+
+def fit_prefix(model, processor, prefix: str, max_new_tokens: int) -> str:
+    """``prefix`` (stripped) shortened on a word boundary until BLIP's decoder takes it with ``max_new_tokens``
+    more; logs a warning when it shortens (an over-long prefix would index past the decoder's positions)."""
+    from .prompt import shorten_to_limit
+
+    text = " ".join(str(prefix or "").split())
+    if not text:
+        return ""
+    tok = processor.tokenizer
+    limit = prefix_token_limit(model, processor, max_new_tokens)
+
+    def count(t: str) -> int:
+        return len(tok(t, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+    if count(text) <= limit:
+        return text
+    short = shorten_to_limit(text, limit, count_tokens=count)
+    log.warning('%s: "prefix" is %d tokens but BLIP takes at most %d before the caption; shortened to %r. '
+                "Use a shorter prefix.", NODE, count(text), limit, short)
+    return short
+
+
+def _warn_non_finite(images: "torch.Tensor") -> None:
+    import torch
+
+    bad = int((~torch.isfinite(images)).sum())
+    if bad:
+        log.warning('%s: "image" has %d NaN/inf values (of %d); they were read as black (NaN, -inf) and white '
+                    "(+inf). Check the node that made the image (e.g. a VAE decode in fp16).", NODE, bad,
+                    images.numel())
+
+
 def _special_token_ids(processor) -> list[list[int]]:
     tok = processor.tokenizer
     ids = {tok.pad_token_id, tok.unk_token_id, tok.mask_token_id, tok.cls_token_id}
@@ -87,17 +130,23 @@ def caption_images(model, processor, images: "torch.Tensor", *, prefix: str = ""
     Returns:
         B captions, in batch order, without the prefix's special tokens, stripped.
     """
+    import numpy as np
     import torch
     from transformers import StoppingCriteriaList
 
     check_images(images)
+    _warn_non_finite(images)
+    prefix = fit_prefix(model, processor, prefix, max_new_tokens)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     total = int(images.shape[0]) * max_new_tokens
     captions: list[str] = []
 
     for i in range(images.shape[0]):
-        inputs = processor(images=to_pil(images[i]), text=prefix.strip() or None, return_tensors="pt")
+        # uint8 [3, H, W] declared channels-first: unambiguous for every image-processor backend and size (a 1-px
+        # or 3-px tall image is not misread; transformers 5.17's torchvision backend misreads PIL + channels_last)
+        pixels = torch.from_numpy(np.array(to_pil(images[i]))).permute(2, 0, 1).contiguous()
+        inputs = processor(images=pixels, text=prefix or None, return_tensors="pt", input_data_format="channels_first")
         inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
         inputs.pop("token_type_ids", None)
         start_len = inputs["input_ids"].shape[-1] if "input_ids" in inputs else 1

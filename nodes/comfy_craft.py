@@ -9,7 +9,7 @@ import logging
 
 from . import comfy_glue, models
 from .prompt import DEFAULT_PRESET, PRESET_NAMES
-from .wav import LOOP_KEY
+from .wav import LOOP_KEY, META_KEY
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,12 @@ def _audio(node: str, audio):
     return waveform, rate
 
 
-def _out(waveform, rate, loop: bool = False):
+def _out(waveform, rate, loop: bool = False, meta: dict | None = None):
     audio = {"waveform": waveform, "sample_rate": rate}
     if loop:
         audio[LOOP_KEY] = True
+    if meta:
+        audio[META_KEY] = meta  # how it was generated, for Save WAV's metadata
     return audio
 
 
@@ -61,7 +63,7 @@ class AmbientSeamlessLoop:
         waveform, rate = _audio(NODE, audio)
         looped, info = make_seamless_loop(waveform, rate, overlap_seconds, search_seconds)
         log.info("%s: %s", NODE, info)
-        return (_out(looped, rate, loop=True),)
+        return (_out(looped, rate, loop=True, meta=audio.get(META_KEY)),)
 
 
 class AmbientFade:
@@ -93,7 +95,8 @@ class AmbientFade:
         waveform, rate = _audio(NODE, audio)
         faded = apply_fades(waveform, rate, fade_in_seconds, fade_out_seconds, curve)
         # a faded loop no longer loops seamlessly: drop its loop marker
-        return (_out(faded, rate, loop=bool(audio.get(LOOP_KEY)) and not (fade_in_seconds or fade_out_seconds)),)
+        return (_out(faded, rate, loop=bool(audio.get(LOOP_KEY)) and not (fade_in_seconds or fade_out_seconds),
+                     meta=audio.get(META_KEY)),)
 
 
 class AmbientLoudness:
@@ -127,10 +130,13 @@ class AmbientLoudness:
         if target not in PRESETS:
             raise ValueError(f'{NODE}: "target" is {target!r} but must be one of {", ".join(PRESETS)}. Pick one.')
         waveform, rate = _audio(NODE, audio)
+        if PRESETS[target] is None and not (isinstance(custom_lufs, (int, float)) and -70 <= custom_lufs <= 0):
+            raise ValueError(f'{NODE}: "custom_lufs" is {custom_lufs} but must be from -70 to 0 LUFS. '
+                             "Set e.g. -23, or pick a preset target.")
         lufs = PRESETS[target] if PRESETS[target] is not None else custom_lufs
         out, info = normalize_loudness(waveform, rate, lufs, ceiling_dbtp)
         log.info("%s: %s", NODE, info)
-        return (_out(out, rate, loop=bool(audio.get(LOOP_KEY))),)
+        return (_out(out, rate, loop=bool(audio.get(LOOP_KEY)), meta=audio.get(META_KEY)),)
 
 
 class AmbientExtend:
@@ -177,11 +183,12 @@ class AmbientExtend:
         from .extend import extend_soundscape
 
         plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-        with models.on_device(model, plan) as pipe:
+        with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
             waveform, rate = extend_soundscape(pipe, prompt, negative_prompt=negative_prompt, minutes=minutes,
                                                segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
                                                steps=steps, cfg=cfg, seed=seed, tail_conditioning=tail_conditioning,
-                                               on_step=comfy_glue.progress(steps))
+                                               on_step=comfy_glue.progress(steps), stage=stage,
+                                               decode_chunk_frames=models.decode_chunk_frames(plan, "balanced"))
         return (_out(waveform, rate),)
 
 

@@ -86,4 +86,45 @@ def device_plan(kind: str):
         auto_dtype=auto,
         free_memory=lambda n_bytes: mm.free_memory(n_bytes, load),
         after_offload=mm.soft_empty_cache,
+        keep_resident=lambda key, modules: _keep_resident(key, modules, load, offload),
     )
+
+
+_RESIDENT: dict = {}  # key -> ModelPatcher; ComfyUI's registry holds only weak references
+
+
+def _keep_resident(key: str, modules: dict, load_device, offload_device) -> None:
+    """Hold ``modules`` on the GPU through ComfyUI's model management: wrapped in one plain ``nn.Module``
+    container (transformers/diffusers modules have a read-only ``device``) inside a ``ModelPatcher``, loaded with
+    ``load_models_gpu(force_full_load=True)``. ComfyUI evicts it like its own models when another needs room
+    (and on /free); the next run loads it again."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import torch
+
+    patcher = _RESIDENT.get(key)
+    if patcher is None or any(getattr(patcher.model, name, None) is not m for name, m in modules.items()):
+        container = torch.nn.Module()
+        for name, module in modules.items():
+            container.add_module(name, module)
+        patcher = comfy.model_patcher.ModelPatcher(container, load_device=load_device, offload_device=offload_device)
+        _RESIDENT.clear()  # one resident Stable Audio model at a time
+        _RESIDENT[key] = patcher
+    mm.load_models_gpu([patcher], force_full_load=True)
+
+
+def compile_cache_dir() -> str:
+    """Where compiled kernels are cached across ComfyUI starts: ``<ComfyUI user dir>/image-to-ambient-audio/``."""
+    import folder_paths
+
+    return os.path.join(folder_paths.get_user_directory(), "image-to-ambient-audio", "inductor")
+
+
+def metadata_disabled() -> bool:
+    """True when ComfyUI runs with ``--disable-metadata`` (its savers then embed no prompt/workflow); False when
+    ComfyUI is absent (tests, the CLI)."""
+    try:
+        from comfy.cli_args import args
+    except ImportError:
+        return False
+    return bool(getattr(args, "disable_metadata", False))

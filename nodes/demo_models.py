@@ -52,8 +52,10 @@ def build_tiny_blip(folder: str, seed: int = 0, size: str = "tiny") -> str:
     os.makedirs(vocab_dir, exist_ok=True)
     with open(os.path.join(vocab_dir, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(vocab) + "\n")
-    tok = BertTokenizer.from_pretrained(vocab_dir, bos_token="[DEC]", additional_special_tokens=["[ENC]"],
-                                        model_max_length=32)
+    # from a folder we just wrote: the portable way on transformers 4.x and 5.x (BertTokenizer(vocab_file=...) is
+    # silently ignored by 5.x); local only, like every load in the pack
+    tok = BertTokenizer.from_pretrained(vocab_dir, local_files_only=True, bos_token="[DEC]",
+                                        additional_special_tokens=["[ENC]"], model_max_length=32)
     for name in os.listdir(vocab_dir):
         os.remove(os.path.join(vocab_dir, name))
     os.rmdir(vocab_dir)

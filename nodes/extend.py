@@ -52,7 +52,8 @@ def check_extend_settings(*, minutes: float, segment_seconds: float, overlap_sec
 def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: float = 5.0,
                     segment_seconds: float = 0.0, overlap_seconds: float = 2.0, steps: int = 100, cfg: float = 7.0,
                     seed: int = 0, tail_conditioning: bool = False,
-                    on_step: Callable[[int, int], None] | None = None) -> Iterator["torch.Tensor"]:
+                    on_step: Callable[[int, int], None] | None = None, stage=None,
+                    decode_chunk_frames: int = 0) -> Iterator["torch.Tensor"]:
     """Yield the soundscape in finished pieces ``float32 [C, n]`` (CPU), in order, exactly
     ``int(minutes * 60 * rate)`` samples in all.
 
@@ -68,6 +69,7 @@ def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: fl
             next segment starts from it (with Stable Audio Open the pipeline adds full-strength noise on top, so
             the effect is subtle).
         on_step: ``on_step(done, total)`` over all segments' steps (one progress bar); raising stops (Cancel).
+        stage, decode_chunk_frames: as for :func:`soundscape.generate_soundscape` (memory modes).
     """
     from .loop import cross_fade
     from .soundscape import generate_soundscape, max_seconds_of, sample_rate_of
@@ -96,7 +98,7 @@ def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: fl
             init = tail.unsqueeze(0)
         waveform, _ = generate_soundscape(pipe, prompt, negative_prompt=negative_prompt, seconds=seg_seconds,
                                           steps=steps, cfg=cfg, seed=segment_seed(seed, k), on_step=segment_step,
-                                          initial_audio=init)
+                                          initial_audio=init, stage=stage, decode_chunk_frames=decode_chunk_frames)
         clip = waveform[0]  # [C, seg]
         if tail is not None:
             clip = clip.clone()

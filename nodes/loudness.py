@@ -81,8 +81,9 @@ def _check_clip(data: "np.ndarray", sample_rate: int) -> None:
         raise ValueError(f'{NODE}: "audio" has {channels} channels but BS.1770 loudness is defined for at most '
                          f"{MAX_CHANNELS} (L, R, C, Ls, Rs). Mix down to stereo or mono first.")
     if not np.isfinite(data).all():
-        raise ValueError(f'{NODE}: the audio contains NaN or inf samples, so its loudness cannot be measured. '
-                         "Check the upstream node (try fp32 precision there).")
+        bad = int((~np.isfinite(data)).sum())
+        raise ValueError(f'{NODE}: "audio" contains {bad} NaN or inf samples (of {data.size}), so its loudness '
+                         "cannot be measured. Check the upstream node (try fp32 precision there).")
     if frames < MIN_SECONDS * sample_rate:
         raise ValueError(f'{NODE}: "audio" is {frames / sample_rate:.3f} s long ({frames} samples at {sample_rate} Hz) '
                          f"but must be at least {MIN_SECONDS} s (one 400 ms BS.1770 measuring block). "
@@ -183,7 +184,7 @@ def true_peak_dbtp(waveform_clip: "torch.Tensor", sample_rate: int, oversample: 
     if data.size == 0:
         return -math.inf
     if not np.isfinite(data).all():
-        raise ValueError(f'{NODE}: the audio contains NaN or inf samples, so its true peak cannot be measured. '
+        raise ValueError(f'{NODE}: "audio" contains NaN or inf samples, so its true peak cannot be measured. '
                          "Check the upstream node (try fp32 precision there).")
     peak = max(float(_oversampled_abs(data, oversample).max()), float(np.abs(data).max()))
     return _gain_to_db(peak)
@@ -252,8 +253,8 @@ def _normalize_clip(data: "np.ndarray", sample_rate: int, target: float, ceiling
     input_lufs = _lufs(data, sample_rate)
     if not math.isfinite(input_lufs) or input_lufs < ABSOLUTE_GATE_LUFS:
         raise ValueError(f"{NODE}: the audio is silent (or below {ABSOLUTE_GATE_LUFS:g} LUFS), so its loudness "
-                         f"cannot be measured or raised. Check the upstream node: clip {index + 1} of the batch "
-                         "should hold sound.")
+                         f'cannot be measured or raised: "audio" clip {index + 1} of the batch measures '
+                         f"{input_lufs:.1f} LUFS. Check the upstream node: that clip should hold sound.")
     envelope = _peak_envelope(data)  # a static gain scales it: measured once
     input_tp = _gain_to_db(float(envelope.max()))
     plain_gain = target - input_lufs

@@ -163,16 +163,17 @@ def _layer_waveform(layer, index: int):
     rate = _check_rate(layer["sample_rate"], f'{where} "sample_rate"')
     gain_db = layer.get("gain_db", 0.0)
     if not _is_number(gain_db):
-        raise ValueError(f'{NODE}: {where} "gain_db" is {gain_db!r} but must be a finite number of dB. '
-                         "Set it to e.g. 0 (unchanged) or -6 (half amplitude).")
+        raise ValueError(f'{NODE}: {where} "gain_db" is {gain_db!r} ("gain_db_{index + 1}" on the node) but must be '
+                         "a finite number of dB. Set it to e.g. 0 (unchanged) or -6 (half amplitude).")
     pan = layer.get("pan", 0.0)
     if not _is_number(pan) or not -1.0 <= pan <= 1.0:
-        raise ValueError(f'{NODE}: {where} "pan" is {pan!r} but must be a number from -1 (left) to 1 (right); '
-                         "0 is centre. Set it in that range.")
+        raise ValueError(f'{NODE}: {where} "pan" is {pan!r} ("pan_{index + 1}" on the node) but must be a number '
+                         "from -1 (left) to 1 (right); 0 is centre. Set it in that range.")
     data = _to_numpy(waveform)
     if not np.isfinite(data).all():
-        raise ValueError(f"{NODE}: {where}'s audio contains NaN or inf samples. Check the upstream node (try fp32 "
-                         "precision there).")
+        bad = int((~np.isfinite(data)).sum())
+        raise ValueError(f'{NODE}: "audio_{index + 1}" ({where}) contains {bad} NaN or inf samples (of {data.size}). '
+                         "Check the upstream node (try fp32 precision there).")
     return data, rate, float(gain_db), float(pan)
 
 

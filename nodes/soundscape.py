@@ -70,14 +70,62 @@ def fit_prompt(pipe, text: str) -> str:
     return short
 
 
+WINDOW_BUCKETS = (64, 128, 256, 512, 1024)  # latent frames; fixed shapes so compiled graphs are reused
+
+
+def window_frames(pipe, seconds: float, window: str = "trimmed") -> int:
+    """Latent frames to sample for ``seconds``: the full model window ("full", what diffusers always does), or the
+    smallest bucket of :data:`WINDOW_BUCKETS` that holds the clip ("trimmed", as ComfyUI's native path sizes it)."""
+    full = int(pipe.transformer.config.sample_size)
+    if window == "full":
+        return full
+    needed = math.ceil(seconds * sample_rate_of(pipe) / pipe.vae.hop_length)
+    for bucket in WINDOW_BUCKETS:
+        if bucket >= needed:
+            return min(bucket, full)
+    return full
+
+
+def decode_latents(vae, latents: "torch.Tensor", chunk_frames: int = 0, overlap_frames: int = 32) -> "torch.Tensor":
+    """VAE-decode ``latents [B, C, L]`` to audio ``[B, channels, L * hop]``, in overlapping chunks when
+    ``chunk_frames`` > 0 (peak memory flat in length): each chunk is decoded with ``overlap_frames`` of context
+    on both sides, which is then dropped, so the pieces butt together without a seam."""
+    import torch
+
+    length = latents.shape[-1]
+    if not chunk_frames or length <= chunk_frames:
+        return vae.decode(latents).sample
+    hop = vae.hop_length
+    core = chunk_frames - 2 * overlap_frames
+    if core <= 0:
+        raise ValueError(f"chunk_frames ({chunk_frames}) must exceed twice overlap_frames ({overlap_frames})")
+    pieces = []
+    for start in range(0, length, core):
+        lo, hi = max(0, start - overlap_frames), min(length, start + core + overlap_frames)
+        audio = vae.decode(latents[:, :, lo:hi]).sample
+        keep_from = (start - lo) * hop
+        keep_to = keep_from + (min(start + core, length) - start) * hop
+        pieces.append(audio[:, :, keep_from:keep_to])
+    return torch.cat(pieces, dim=-1)
+
+
 def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds: float = 10.0, steps: int = 100,
                         cfg: float = 7.0, seed: int = 0, variations: int = 1,
                         on_step: Callable[[int, int], None] | None = None,
-                        initial_audio: "torch.Tensor | None" = None) -> tuple["torch.Tensor", int]:
-    """Sample ``variations`` clips of ``seconds`` from a Stable Audio pipeline.
+                        initial_audio: "torch.Tensor | None" = None, window: str = "trimmed",
+                        decode_chunk_frames: int = 0, stage=None, transformer=None,
+                        split_cfg: bool = False) -> tuple["torch.Tensor", int]:
+    """Sample ``variations`` clips of ``seconds`` from a Stable Audio pipeline's components.
+
+    The steps are diffusers' ``StableAudioPipeline.__call__`` (same prompt and duration encoding, scheduler and
+    guidance: with ``window="full"`` and no chunking the audio equals the pipeline's), with three changes for
+    speed and memory: the latent window is sized to the clip (``window="trimmed"``: a 10 s clip samples 256
+    frames, not 1024), the rotary embedding is built on the model's device (so CUDA graphs can capture the
+    transformer), and the VAE decodes in overlapping chunks.
 
     Args:
-        pipe: a loaded ``StableAudioPipeline`` on the device it should run on.
+        pipe: a loaded ``StableAudioPipeline``; its components on the device they should run on (or placed by
+            ``stage``).
         prompt: what to hear.
         negative_prompt: what to avoid ("" = none); used only when ``cfg`` > 1.
         seconds: clip length, up to :func:`max_seconds_of`.
@@ -88,52 +136,108 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
         on_step: ``on_step(done, total)`` after each step; raising from it stops sampling (Cancel).
         initial_audio: optional ``float [1, C, T]`` at the model's rate that the sampling starts from (diffusers'
             ``initial_audio_waveforms``).
+        window: "trimmed" or "full" (see :func:`window_frames`).
+        decode_chunk_frames: latent frames per VAE chunk (0 = decode at once).
+        stage: optional ``stage(name)`` context manager factory ("encode", "denoise", "decode") that puts the
+            components a stage needs on the run device (low-VRAM modes); ``None``: they already are.
+        transformer: a stand-in for ``pipe.transformer`` with the same call (e.g. its ``torch.compile`` form).
+        split_cfg: run the guided and unguided halves one after the other (low-VRAM: half the activations).
 
     Returns:
         ``(waveform, sample_rate)``: ``waveform`` is ``float32 [variations, channels, int(seconds * rate)]`` on
         the CPU.
     """
+    import contextlib
+
     import torch
+    from diffusers.models.embeddings import get_1d_rotary_pos_embed
+    from diffusers.utils.torch_utils import randn_tensor
 
     check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations,
                    max_seconds=max_seconds_of(pipe))
+    stage = stage or (lambda name: contextlib.nullcontext())
     prompt = fit_prompt(pipe, prompt)
     negative = fit_prompt(pipe, negative_prompt) if negative_prompt and negative_prompt.strip() and cfg > 1 else None
     generator = torch.Generator("cpu").manual_seed(int(seed))
     total = int(steps)
-
-    def callback(step: int, timestep, latents) -> None:
-        if on_step is not None:
-            on_step(step + 1, total)
-
-    extra = {}
-    if initial_audio is not None:
-        param = next(pipe.vae.parameters())
-        extra = {"initial_audio_waveforms": initial_audio.to(param.device, param.dtype),
-                 "initial_audio_sampling_rate": sample_rate_of(pipe)}
+    do_cfg = cfg > 1.0
+    rate = sample_rate_of(pipe)
+    frames = window_frames(pipe, seconds, window)
     if on_step is not None:
         on_step(0, total)
-    # the pipeline warns that a short initial audio "will be padded": that is what we ask for
-    pipeline_log = logging.getLogger(type(pipe).__module__)
-    level = pipeline_log.level
-    if initial_audio is not None:
-        pipeline_log.setLevel(logging.ERROR)
-    try:
-        with torch.inference_mode(), warnings.catch_warnings():
-            # torchsde's Brownian tree warns on float rounding at the interval ends on every run: harmless noise
-            warnings.filterwarnings("ignore", module="torchsde")
-            out = pipe(prompt, negative_prompt=negative, audio_end_in_s=float(seconds),
-                       num_inference_steps=int(steps), guidance_scale=float(cfg),
-                       num_waveforms_per_prompt=int(variations), generator=generator, callback=callback,
-                       callback_steps=1, output_type="pt", **extra)
-    finally:
-        pipeline_log.setLevel(level)
-    waveform = out.audios.detach().float().cpu().contiguous()
-    rate = sample_rate_of(pipe)
-    want = int(seconds * rate)  # the pipeline crops to int(audio_end_in_s * rate) too
-    if waveform.shape[-1] > want:
-        waveform = waveform[..., :want]
+
+    with torch.inference_mode(), warnings.catch_warnings():
+        # torchsde's Brownian tree warns on float rounding at the interval ends on every run: harmless noise
+        warnings.filterwarnings("ignore", module="torchsde")
+        with stage("encode"):
+            device = next(pipe.text_encoder.parameters()).device
+            prompt_embeds = pipe.encode_prompt(prompt, device, do_cfg, negative)
+            start_states, end_states = pipe.encode_duration(0.0, float(seconds), device,
+                                                            do_cfg and negative is not None, 1)
+        with stage("denoise"):
+            device = next(pipe.transformer.parameters()).device
+            dtype = pipe.transformer.dtype
+            text_states = torch.cat([prompt_embeds, start_states, end_states], dim=1).to(device)
+            global_states = torch.cat([start_states, end_states], dim=2).to(device)
+            if do_cfg and negative is None:  # unconditional half: zeros, as the pipeline does
+                text_states = torch.cat([torch.zeros_like(text_states), text_states], dim=0)
+                global_states = torch.cat([global_states, global_states], dim=0)
+            b, seq, hidden = text_states.shape
+            text_states = text_states.repeat(1, variations, 1).view(b * variations, seq, hidden)
+            global_states = global_states.repeat(1, variations, 1).view(b * variations, -1, global_states.shape[-1])
+            pipe.scheduler.set_timesteps(total, device=device)
+            channels = pipe.transformer.config.in_channels
+            latents = randn_tensor((variations, channels, frames), generator=generator, device=device, dtype=dtype)
+            latents = latents * pipe.scheduler.init_noise_sigma
+            if initial_audio is not None:
+                with stage("encode_audio"):
+                    latents = latents + _encode_initial_audio(pipe, initial_audio, frames, variations, generator,
+                                                              latents)
+            step_kwargs = pipe.prepare_extra_step_kwargs(generator, 0.0)
+            cos, sin = get_1d_rotary_pos_embed(pipe.rotary_embed_dim, frames + global_states.shape[1],
+                                               use_real=True, repeat_interleave_real=False)
+            rotary = (cos.to(device), sin.to(device))
+            model = transformer if transformer is not None else pipe.transformer
+            for i, t in enumerate(pipe.scheduler.timesteps):
+                model_input = torch.cat([latents] * 2) if do_cfg else latents
+                model_input = pipe.scheduler.scale_model_input(model_input, t)
+                if transformer is not None:
+                    torch.compiler.cudagraph_mark_step_begin()
+                if split_cfg and do_cfg:  # the two guidance halves one after the other: half the activations
+                    noise = torch.cat([model(part, t.unsqueeze(0), encoder_hidden_states=txt, global_hidden_states=glb,
+                                             rotary_embedding=rotary, return_dict=False)[0]
+                                       for part, txt, glb in zip(model_input.chunk(2), text_states.chunk(2),
+                                                                 global_states.chunk(2))])
+                else:
+                    noise = model(model_input, t.unsqueeze(0), encoder_hidden_states=text_states,
+                                  global_hidden_states=global_states, rotary_embedding=rotary, return_dict=False)[0]
+                if do_cfg:
+                    uncond, cond = noise.chunk(2)
+                    noise = uncond + cfg * (cond - uncond)
+                latents = pipe.scheduler.step(noise, t, latents, **step_kwargs).prev_sample
+                if on_step is not None:
+                    on_step(i + 1, total)
+        with stage("decode"):
+            vae_param = next(pipe.vae.parameters())
+            audio = decode_latents(pipe.vae, latents.to(vae_param.device, vae_param.dtype), decode_chunk_frames)
+    waveform = audio[:, :, : int(seconds * rate)].detach().float().cpu().contiguous()
     if not torch.isfinite(waveform).all():
         raise ValueError(f"{NODE}: the model produced non-finite audio (NaN/inf) in this precision. "
                          'Load the model with "dtype" fp32 or bf16 and run again.')
     return waveform, rate
+
+
+def _encode_initial_audio(pipe, initial_audio, frames: int, variations: int, generator, latents):
+    """Latents of ``initial_audio [1, C, T]`` padded or cut to the window (the pipeline's ``prepare_latents``)."""
+    param = next(pipe.vae.parameters())
+    length = frames * pipe.vae.hop_length
+    audio = initial_audio.to(param.device, param.dtype)
+    channels = pipe.vae.config.audio_channels
+    if audio.shape[1] == 1 and channels == 2:
+        audio = audio.repeat(1, 2, 1)
+    elif audio.shape[1] == 2 and channels == 1:
+        audio = audio.mean(1, keepdim=True)
+    padded = audio.new_zeros((1, channels, length))
+    padded[:, :, : min(audio.shape[-1], length)] = audio[:, :, :length]
+    encoded = pipe.vae.encode(padded).latent_dist.sample(generator)
+    return encoded.repeat((variations, 1, 1)).to(latents.device, latents.dtype)

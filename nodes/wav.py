@@ -1,13 +1,19 @@
-"""WAV encoding and writing: ComfyUI-style names, inside the output folder only, never overwriting, never partial."""
+"""WAV encoding and writing: ComfyUI-style names, inside the output folder only, never overwriting, never partial.
+
+Saved files can carry how they were made (the graph, the workflow, the generation settings) in a standard RIFF
+``LIST``/``INFO`` chunk, as ComfyUI's own savers embed prompt and workflow in PNG and FLAC files.
+"""
 from __future__ import annotations
 
 import io
+import json
 import logging
+import math
 import os
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     import torch
@@ -19,6 +25,9 @@ BIT_DEPTHS = {"16": "PCM_16", "24": "PCM_24", "32-float": "FLOAT"}
 DEFAULT_PREFIX = "ambient/soundscape"
 LOOP_KEY = "ambient_loop"  # extra AUDIO key set by Make Seamless Loop: the clips loop (Save WAV adds loop points)
 LOOP_POINTS = ("auto", "always", "never")
+META_KEY = "ambient_meta"  # optional extra AUDIO key: {"prompt", "negative_prompt", "seed", "steps", "cfg", "model", ...}
+SOFTWARE = "ComfyUI Image to Ambient Audio"
+INFO_TEXT_MAX = 2000  # bytes; libsndfile (soundfile) skips INFO strings of about 2 KB or more, so short fields stay under
 _MAX_NAME = 200  # characters of the file name part; most file systems allow 255 bytes
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
@@ -66,7 +75,8 @@ def resolve_prefix(output_dir: str, filename_prefix: str) -> tuple[str, str, str
         if part.split(".")[0].strip().lower() in _RESERVED or part.endswith((" ", ".")):
             raise ValueError(f"{bad}: {part!r} is a reserved or invalid name on Windows. Pick another name.")
         if len(part.encode("utf-8")) > _MAX_NAME:
-            raise ValueError(f"{bad}: a part is {len(part)} characters long; the limit is {_MAX_NAME}. Shorten it.")
+            raise ValueError(f"{bad}: a part is {len(part)} characters ({len(part.encode('utf-8'))} bytes as UTF-8) "
+                             f"long; the limit is {_MAX_NAME} bytes. Shorten it.")
     name = parts[-1]
     subfolder = "/".join(parts[:-1])
     out_real = os.path.realpath(output_dir)
@@ -116,23 +126,175 @@ def add_chunk(riff: bytes, chunk: bytes) -> bytes:
     return out[:4] + struct.pack("<I", len(out) - 8) + out[8:]
 
 
+def _clip_utf8(text: str, limit: int = INFO_TEXT_MAX) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, on a character boundary."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def info_chunk(fields: dict[str, str]) -> bytes:
+    """A RIFF ``LIST``/``INFO`` chunk from ``{four-character id: text}``, e.g. ``{"INAM": title, "ICMT": comment}``.
+
+    Each text is stored as UTF-8 with a terminating NUL, padded to an even length (the RIFF rule). ffprobe shows
+    INAM/ISFT/ICMT as ``title``/``encoder``/``comment``; soundfile's ``copy_metadata()`` as ``title``/``software``/
+    ``comment`` (libsndfile skips strings of about 2 KB or more).
+    """
+    import struct
+
+    body = b"INFO"
+    for key, text in fields.items():
+        if len(key) != 4 or not key.isascii():
+            raise ValueError(f"INFO ids are four ASCII characters, got {key!r}")
+        data = text.replace("\x00", "").encode("utf-8") + b"\x00"
+        body += key.encode("ascii") + struct.pack("<I", len(data)) + data + (b"\x00" if len(data) % 2 else b"")
+    return b"LIST" + struct.pack("<I", len(body)) + body
+
+
+def _json_safe(value):
+    """``value`` with non-finite floats as None and unknown objects as strings, so any JSON reader (the browser's
+    ``JSON.parse`` included) reads it back."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+def generation_metadata(prompt: dict | None = None, extra_pnginfo: dict | None = None,
+                        ambient: dict | None = None) -> dict | None:
+    """What a saved file carries about how it was made, or None when nothing is known.
+
+    Args:
+        prompt: ComfyUI's API-format graph (hidden input ``PROMPT``): every node's inputs, so the sampler's seed,
+            steps and cfg and the loader's model folder.
+        extra_pnginfo: ComfyUI's ``EXTRA_PNGINFO`` (``{"workflow": <UI-format graph>}`` from the frontend); each of
+            its keys is kept, as core's savers keep them.
+        ambient: a summary of the generation (the ``ambient_meta`` AUDIO key: prompt, negative_prompt, seed,
+            steps, cfg, model, caption), first in the file so a reader sees it before the graphs.
+
+    Returns:
+        ``{"ambient": {...}, "prompt": {...}, "workflow": {...}}`` (the keys that are known), JSON-safe.
+    """
+    meta: dict = {}
+    if isinstance(ambient, dict) and ambient:
+        meta["ambient"] = ambient
+    if isinstance(extra_pnginfo, dict):
+        meta.update({k: v for k, v in extra_pnginfo.items() if k not in ("ambient", "prompt")})
+    if isinstance(prompt, dict) and prompt:
+        meta["prompt"] = prompt
+    return _json_safe(meta) if meta else None
+
+
+def metadata_chunk(metadata: dict) -> bytes:
+    """The ``LIST``/``INFO`` chunk for ``metadata`` (see :func:`generation_metadata`).
+
+    ICMT (comment) holds ``metadata`` as one JSON object (ASCII, compact): the drop handler in
+    ``web/ambient_wav_drop.js`` restores the workflow from it, ffprobe shows it whole. INAM (title) is the sound
+    prompt when known and ISFT (software) names the pack; both stay short enough for soundfile to show.
+    """
+    fields = {}
+    title = (metadata.get("ambient") or {}).get("prompt") if isinstance(metadata.get("ambient"), dict) else None
+    if isinstance(title, str) and title.strip():
+        fields["INAM"] = _clip_utf8(title.strip())
+    fields["ISFT"] = SOFTWARE
+    fields["ICMT"] = json.dumps(_json_safe(metadata), ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return info_chunk(fields)
+
+
+def iter_chunks(f: BinaryIO):
+    """``(id, offset, size)`` of each top-level chunk of a RIFF/WAVE file open in binary mode (``offset``: where
+    the chunk's body starts). Seeks past bodies, so a long file's audio is never read.
+
+    Raises:
+        ValueError: the file is not RIFF/WAVE.
+    """
+    import struct
+
+    f.seek(0)
+    head = f.read(12)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    pos = 12
+    while True:
+        f.seek(pos)
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        size = struct.unpack("<I", header[4:])[0]
+        yield header[:4].decode("latin-1"), pos + 8, size
+        pos += 8 + size + (size % 2)
+
+
+def read_info(source: str | bytes) -> dict[str, str]:
+    """The ``LIST``/``INFO`` fields of a WAV file (a path, or the file's bytes): ``{four-character id: text}``,
+    empty when there are none.
+
+    Raises:
+        ValueError: not a RIFF/WAVE file.
+    """
+    import struct
+
+    fields: dict[str, str] = {}
+    with (open(source, "rb") if isinstance(source, str) else io.BytesIO(source)) as f:
+        for cid, offset, size in iter_chunks(f):
+            if cid != "LIST":
+                continue
+            f.seek(offset)
+            body = f.read(size)
+            if body[:4] != b"INFO":
+                continue
+            pos = 4
+            while pos + 8 <= len(body):
+                key = body[pos:pos + 4].decode("latin-1")
+                n = struct.unpack("<I", body[pos + 4:pos + 8])[0]
+                fields[key] = body[pos + 8:pos + 8 + n].split(b"\x00", 1)[0].decode("utf-8", "replace")
+                pos += 8 + n + (n % 2)
+    return fields
+
+
+def read_metadata(source: str | bytes) -> dict | None:
+    """What a WAV saved with metadata carries (the JSON object in its ICMT comment), or None.
+
+    Example: ``read_metadata("output/ambient/soundscape_00001_.wav")["ambient"]["seed"]``.
+    """
+    try:
+        comment = read_info(source).get("ICMT")
+        meta = json.loads(comment) if comment else None
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def encode_wav(waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16",
-               loop: tuple[int, int] | None = None) -> bytes:
+               loop: tuple[int, int] | None = None, metadata: dict | None = None) -> bytes:
     """One clip ``float [C, T]`` to WAV bytes (``bit_depth``: "16", "24" or "32-float").
 
     Integer formats clip at full scale (soundfile saturates; nothing wraps around); 32-bit float keeps values
     above 1.0. ``loop=(start, end)`` adds a ``smpl`` chunk with those loop points (sample frames, inclusive).
+    ``metadata`` (a JSON-able dict, see :func:`generation_metadata`) adds a ``LIST``/``INFO`` chunk; None or
+    empty adds nothing.
     """
     import numpy as np
     import soundfile as sf
 
     data = waveform.detach().float().cpu().numpy()
+    finite = np.isfinite(data)
+    if not finite.all():
+        log.warning('%s: "audio" has %d NaN/inf samples (of %d); they are written as silence (NaN) and full scale '
+                    "(inf). Check the node that made the audio (e.g. run the model in fp32).", NODE,
+                    int((~finite).sum()), data.size)
     data = np.ascontiguousarray(np.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0).T)  # [T, C]
     buf = io.BytesIO()
     sf.write(buf, data, int(sample_rate), subtype=BIT_DEPTHS[bit_depth], format="WAV")
-    if loop is None:
-        return buf.getvalue()
-    return add_chunk(buf.getvalue(), smpl_chunk(int(sample_rate), *loop))
+    riff = buf.getvalue()
+    if loop is not None:
+        riff = add_chunk(riff, smpl_chunk(int(sample_rate), *loop))
+    if metadata:
+        riff = add_chunk(riff, metadata_chunk(metadata))
+    return riff
 
 
 def check_audio(audio, node: str = NODE) -> tuple["torch.Tensor", int]:
@@ -156,11 +318,43 @@ def check_audio(audio, node: str = NODE) -> tuple["torch.Tensor", int]:
     return waveform, rate
 
 
+def _missing_dirs(folder: str) -> list[str]:
+    """The folders ``os.makedirs(folder)`` would create, deepest first."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
+
+
+def _remove_empty(folders: list[str]) -> None:
+    """Remove the folders a failed save created, deepest first, as long as they are empty (another saver's file
+    keeps its folder)."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
+def _os_error(err: OSError, message: str) -> OSError:
+    """An ``OSError`` whose text is ``message`` (our convention: it starts with the node) and whose ``errno`` is
+    ``err``'s, so callers can still tell a full disk (ENOSPC) from a read-only folder (EACCES/EROFS)."""
+    new = OSError(message)
+    new.errno = err.errno
+    return new
+
+
 def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filename_prefix: str = DEFAULT_PREFIX,
-             bit_depth: str = "16", loop_points: bool = False) -> list[SavedFile]:
+             bit_depth: str = "16", loop_points: bool = False, metadata: dict | None = None) -> list[SavedFile]:
     """Write each clip of ``waveform float [B, C, T]`` to ``<prefix>_<counter:05>_.wav`` inside ``output_dir``.
 
     ``loop_points``: mark each file as a whole-file loop (``smpl`` chunk, start 0, end = last frame).
+    ``metadata``: embed it in every file (``LIST``/``INFO`` chunk, see :func:`metadata_chunk`); None: nothing
+    but the audio (and the loop points).
 
     Each file is encoded in memory, then created with exclusive mode (``open(path, "xb")``), so an existing
     file is never touched: on a clash the next counter is taken. If writing fails, the file being written is
@@ -173,43 +367,53 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
         raise ValueError(f'{NODE}: "bit_depth" is {bit_depth!r} but must be one of {", ".join(BIT_DEPTHS)}. Pick one.')
     folder, name, subfolder = resolve_prefix(output_dir, filename_prefix)
     # encode all before touching disk
-    blobs = [encode_wav(clip, sample_rate, bit_depth, (0, clip.shape[-1] - 1) if loop_points else None)
+    blobs = [encode_wav(clip, sample_rate, bit_depth, (0, clip.shape[-1] - 1) if loop_points else None, metadata)
              for clip in waveform]
+    created = _missing_dirs(folder)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
-        raise OSError(f"{NODE}: cannot create the folder {folder}: {err.strerror}. Check the output folder's "
-                      "permissions and free space.") from err
+        _remove_empty(created)
+        raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r} but the folder {folder} cannot '
+                             f"be created ({err.strerror or err}). Check the output folder's permissions and free "
+                             'space, or pick another "filename_prefix".') from err
     saved: list[SavedFile] = []
-    counter = _next_counter(folder, name)
-    for blob in blobs:
-        while True:
-            filename = f"{name}_{counter:05}_.wav"
-            path = os.path.join(folder, filename)
+    try:
+        counter = _next_counter(folder, name)
+        for blob in blobs:
+            while True:
+                filename = f"{name}_{counter:05}_.wav"
+                path = os.path.join(folder, filename)
+                try:
+                    f = open(path, "xb")
+                except FileExistsError:
+                    counter += 1
+                    continue
+                except OSError as err:
+                    raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r} but {path} cannot '
+                                         f"be created ({err.strerror or err}). Check the output folder's "
+                                         'permissions and free space, or pick another "filename_prefix".') from err
+                break
             try:
-                f = open(path, "xb")
-            except FileExistsError:
-                counter += 1
-                continue
-            except OSError as err:
-                raise OSError(f"{NODE}: cannot create {path}: {err.strerror}. Check the output folder's permissions "
-                              "and free space.") from err
-            break
-        try:
-            with f:
-                f.write(blob)
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException as err:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-            if isinstance(err, OSError):
-                raise OSError(f"{NODE}: writing {path} failed ({err.strerror or err}); nothing was left behind. "
-                              "Free some disk space or pick another output folder.") from err
-            raise
-        saved.append(SavedFile(filename=filename, subfolder=subfolder, path=path))
-        counter += 1
-        log.info("saved %s", path)
+                with f:
+                    f.write(blob)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException as err:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+                if isinstance(err, OSError):
+                    raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r}: writing {path} '
+                                         f"failed ({err.strerror or err}); nothing was left behind. Free some disk "
+                                         "space or pick another output folder.") from err
+                raise
+            saved.append(SavedFile(filename=filename, subfolder=subfolder, path=path))
+            counter += 1
+            log.info("saved %s", path)
+    except BaseException:
+        if not saved:  # leave no empty folder behind either
+            _remove_empty(created)
+        raise
     return saved

@@ -14,8 +14,9 @@ API = {
     "AmbientPromptBuilder": ("Build Ambient Prompt", ["caption", "preset", "extra"], ["STRING", "STRING"]),
     "AmbientStableAudioLoader": ("Load Stable Audio Model", ["model", "dtype"], ["STABLE_AUDIO_MODEL"]),
     "AmbientStableAudioSampler": ("Stable Audio Sampler", ["model", "prompt", "negative_prompt", "seconds", "steps",
-                                                           "cfg", "seed", "variations"], ["AUDIO"]),
-    "AmbientSaveWav": ("Save WAV", ["audio", "filename_prefix", "bit_depth", "loop_points", "audioUI"], []),
+                                                           "cfg", "seed", "variations", "memory", "compile"], ["AUDIO"]),
+    "AmbientSaveWav": ("Save WAV", ["audio", "filename_prefix", "bit_depth", "loop_points", "metadata", "audioUI"],
+                       []),  # metadata: 0.3.0
     # sound craft (0.2.0)
     "AmbientSeamlessLoop": ("Make Seamless Loop", ["audio", "overlap_seconds", "search_seconds"], ["AUDIO"]),
     "AmbientFade": ("Fade In / Out", ["audio", "fade_in_seconds", "fade_out_seconds", "curve"], ["AUDIO"]),

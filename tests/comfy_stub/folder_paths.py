@@ -38,3 +38,7 @@ def get_folder_paths(folder_name: str) -> list:
 
 def get_output_directory() -> str:
     return output_directory
+
+
+def get_user_directory() -> str:
+    return os.path.join(base_path, "user")
