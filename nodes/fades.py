@@ -6,6 +6,8 @@ import math
 import numbers
 from typing import TYPE_CHECKING
 
+from .wav import as_batch, require_rate_and_finite
+
 if TYPE_CHECKING:
     import torch
 
@@ -98,19 +100,8 @@ def apply_fades(waveform: "torch.Tensor", sample_rate: int, fade_in_seconds: flo
     import torch
 
     _check_curve(curve)
-    if not isinstance(waveform, torch.Tensor):
-        raise ValueError(f'{NODE}: "audio" waveform is {type(waveform).__name__}, not a tensor. Connect an AUDIO output.')
-    x = waveform.unsqueeze(0) if waveform.ndim == 2 else waveform
-    if x.ndim != 3 or 0 in x.shape:
-        raise ValueError(f'{NODE}: "audio" waveform has shape {tuple(waveform.shape)} but must be [batch, channels, '
-                         "samples] with at least one sample. Connect an AUDIO output that holds sound.")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate < 1:
-        raise ValueError(f'{NODE}: "audio" sample_rate is {sample_rate!r} but must be a whole number of Hz, at least 1. '
-                         "Connect an AUDIO output from a node that sets its sample rate.")
-    if not bool(torch.isfinite(x).all()):
-        bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f'{NODE}: "audio" contains NaN/inf samples ({bad} of {x.numel()}); fading cannot fix them. '
-                         "Check the upstream node that made the audio (e.g. run the model in fp32).")
+    x = as_batch(waveform, NODE)
+    require_rate_and_finite(x, sample_rate, NODE, "fading cannot fix them")
     total = x.shape[-1]
     n_in = _fade_samples("fade_in_seconds", fade_in_seconds, int(sample_rate), total)
     n_out = _fade_samples("fade_out_seconds", fade_out_seconds, int(sample_rate), total)

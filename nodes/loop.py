@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from typing import TYPE_CHECKING
+
+from .wav import as_batch, require_rate_and_finite
 
 if TYPE_CHECKING:
     import torch
@@ -45,25 +46,8 @@ def _check_seconds(name: str, value, *, positive: bool) -> float:
 def _check_audio(waveform, sample_rate) -> tuple["torch.Tensor", int]:
     """``(waveform as float32 [B, C, T], sample_rate as int)`` (a 2-D ``[C, T]`` is one clip), or a ``ValueError``
     naming what is wrong."""
-    import torch
-
-    if not isinstance(waveform, torch.Tensor):
-        raise ValueError(f'{NODE}: "audio" waveform is {type(waveform).__name__}, not a tensor. Connect an AUDIO output.')
-    if waveform.ndim == 2:
-        waveform = waveform.unsqueeze(0)
-    if waveform.ndim != 3 or 0 in waveform.shape:
-        raise ValueError(f'{NODE}: "audio" waveform has shape {tuple(waveform.shape)} but must be [batch, channels, '
-                         "samples] with at least one sample. Connect an AUDIO output that holds sound.")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate < 1:
-        raise ValueError(f'{NODE}: "audio" sample_rate is {sample_rate!r} but must be a whole number of Hz, at least 1. '
-                         "Connect an AUDIO output from a node that sets its sample rate.")
-    if waveform.dtype != torch.float32:
-        waveform = waveform.float()
-    if not bool(torch.isfinite(waveform).all()):
-        bad = int((~torch.isfinite(waveform)).sum())
-        raise ValueError(f'{NODE}: "audio" contains NaN/inf samples ({bad} of {waveform.numel()}); this node cannot '
-                         "loop them. Check the upstream node that made the audio (e.g. run the model in fp32).")
-    return waveform, int(sample_rate)
+    waveform = as_batch(waveform, NODE).float()
+    return waveform, require_rate_and_finite(waveform, sample_rate, NODE, "this node cannot loop them")
 
 
 def _short_term_energy(mono: "torch.Tensor", centres: "torch.Tensor", half: int) -> "torch.Tensor":

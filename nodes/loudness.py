@@ -5,6 +5,8 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from .wav import as_batch
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -337,14 +339,7 @@ def normalize_loudness(waveform: "torch.Tensor", sample_rate: int, target_lufs: 
 
     _check_settings(target_lufs, ceiling_dbtp)
     _check_rate(sample_rate)
-    if not isinstance(waveform, torch.Tensor):
-        raise ValueError(f'{NODE}: "audio" waveform is {type(waveform).__name__}, not a tensor. '
-                         "Connect an AUDIO output.")
-    if waveform.ndim == 2:  # [C, T] from a non-conforming node: one clip
-        waveform = waveform.unsqueeze(0)
-    if waveform.ndim != 3 or 0 in waveform.shape:
-        raise ValueError(f'{NODE}: "audio" waveform has shape {tuple(waveform.shape)} but must be [batch, channels, '
-                         "samples] with at least one sample. Connect an AUDIO output that holds sound.")
+    waveform = as_batch(waveform, NODE)
     batch = _to_numpy(waveform)
     for clip in batch:
         _check_clip(clip, sample_rate)
