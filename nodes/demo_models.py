@@ -152,6 +152,79 @@ def build_tiny_stable_audio(folder: str, seed: int = 0, sample_size: int = 48, m
     return folder
 
 
+def _gemma_tokenizer(max_length: int = 256):
+    """A small Unigram tokenizer of the Gemma tokenizer class (pad 0, eos 1, bos 2, unk 3, as the real one)."""
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    pieces = [("<pad>", 0.0), ("<eos>", 0.0), ("<bos>", 0.0), ("<unk>", 0.0)]
+    pieces += [(p, -1.0 - i * 0.01) for i, p in enumerate(_T5_PIECES)]
+    backend = Tokenizer(models.Unigram(pieces, unk_id=3))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    backend.post_processor = processors.TemplateProcessing(single="<bos> $A <eos>",
+                                                           special_tokens=[("<bos>", 2), ("<eos>", 1)])
+    # transformers 4.x: GemmaTokenizerFast; 5.x: GemmaTokenizer is the fast one
+    cls = getattr(transformers, "GemmaTokenizerFast", None) or transformers.GemmaTokenizer
+    return cls(tokenizer_object=backend, model_max_length=max_length, pad_token="<pad>", eos_token="<eos>",
+               bos_token="<bos>", unk_token="<unk>")
+
+
+# Stable Audio 3: "tiny" (tests; SAME-S-like, so the 120 s family), "tiny-medium" (tiny, with the SAME-L encoder
+# width that marks the 380 s Medium family) and "sa3-medium" (the published SA3 Medium architecture: T5Gemma b-b
+# encoder, SAME-L, 1.45 B DiT; for GPU benchmarks).
+SA3_SIZES = {
+    "tiny": dict(text=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           num_key_value_heads=1, head_dim=8, query_pre_attn_scalar=8, sliding_window=16),
+                 vocab=None,
+                 vae=dict(encoder_channels=8, encoder_c_mults=[2], encoder_transformer_depths=[1], latent_dim=8,
+                          dim_heads=8, ff_mult=1),
+                 dit=dict(io_channels=8, embed_dim=16, depth=2, num_heads=2, cond_token_dim=16, global_cond_dim=16,
+                          local_add_cond_dim=9, timestep_features_dim=8, ff_mult=1, num_memory_tokens=2),
+                 duration=dict(output_dim=16, fourier_dim=8)),
+    "sa3-medium": dict(text=dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
+                                 num_key_value_heads=12, head_dim=64, query_pre_attn_scalar=64, sliding_window=4096),
+                       vocab=256000,
+                       vae=dict(encoder_channels=256, encoder_transformer_depths=[12]),
+                       dit=dict(),
+                       duration=dict(output_dim=768, fourier_dim=256)),
+}
+SA3_SIZES["tiny-medium"] = dict(SA3_SIZES["tiny"], vae=dict(SA3_SIZES["tiny"]["vae"], encoder_channels=256,
+                                                             encoder_c_mults=[1], latent_dim=8))
+
+
+def build_tiny_stable_audio3(folder: str, seed: int = 0, size: str = "tiny") -> str:
+    """Write a random ``StableAudio3Pipeline`` (T5Gemma encoder, ``AutoencoderSAME`` at the real 4096 hop and
+    44.1 kHz, ``StableAudio3DiTModel`` with the inpainting embedder, distilled flow-match scheduler) to ``folder``;
+    returns ``folder``. Needs diffusers >= 0.42. ``size``: a key of :data:`SA3_SIZES` (full sizes in fp16)."""
+    import torch
+    from diffusers import (
+        AutoencoderSAME,
+        FlowMatchEulerDiscreteScheduler,
+        StableAudio3DiTModel,
+        StableAudio3Pipeline,
+    )
+    from diffusers.pipelines.stable_audio_3.modeling_stable_audio_3 import StableAudio3DurationEmbedder
+    from transformers import T5GemmaConfig, T5GemmaEncoderModel
+
+    arch = SA3_SIZES[size]
+    tok = _gemma_tokenizer(256)
+    torch.manual_seed(seed)
+    encoder = dict(vocab_size=arch["vocab"] or len(tok), max_position_embeddings=512, **arch["text"])
+    text_encoder = T5GemmaEncoderModel(T5GemmaConfig(encoder=encoder, decoder=encoder, vocab_size=encoder["vocab_size"],
+                                                     is_encoder_decoder=False)).eval()
+    vae = AutoencoderSAME(audio_channels=2, patch_size=256, encoder_strides=[16], sampling_rate=44100, **arch["vae"])
+    transformer = StableAudio3DiTModel(**arch["dit"])
+    duration = StableAudio3DurationEmbedder(**arch["duration"])
+    scheduler = FlowMatchEulerDiscreteScheduler(stochastic_sampling=True, shift=1.0)
+    pipe = StableAudio3Pipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, duration_embedder=duration,
+                                transformer=transformer, scheduler=scheduler)
+    if not size.startswith("tiny"):
+        pipe.to(torch.float16)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def build_demo_models(models_dir: str, seed: int = 0, *, blip_name: str = BLIP_NAME,
                       stable_audio_name: str = STABLE_AUDIO_NAME, sample_size: int = 48) -> tuple[str, str]:
     """Build both tiny models under ``models_dir`` laid out like ComfyUI's: ``blip/<blip_name>`` and
