@@ -6,6 +6,9 @@
 
     python -m nodes.cli --check --comfyui ~/ComfyUI        # which models are there, and how to get the others
 
+    python -m nodes.cli convert-sa3 stable-audio-3-medium.safetensors ComfyUI/models/diffusers/stable-audio-3-medium \\
+        --text-encoder t5gemma-b-b-ul2                    # official Stable Audio 3 file -> diffusers folder
+
 Exit codes: 0 done, 1 a run failed (message on stderr), 2 bad arguments, 130 interrupted (Ctrl+C);
 ``--check``: 0 all models found, 3 something is missing.
 """
@@ -34,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Turn images into matching ambient soundscapes (BLIP caption -> ambient prompt -> Stable Audio "
                     "-> WAV). Without --blip and --stable-audio it runs a plumbing demo on tiny random models built "
                     "on the fly: it shows the chain works and makes noise, not a soundscape.",
+        epilog="Stable Audio 3: `python -m nodes.cli convert-sa3 --help` converts the official checkpoint into a "
+               "diffusers folder.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("images", nargs="*", help="image files or folders of images (default: the bundled beach picture)")
     m = p.add_argument_group("models (local folders; see the README for `hf download`)")
@@ -357,8 +362,69 @@ def check_models(args: argparse.Namespace, out=sys.stdout) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------- convert-sa3
+def _convert_parser(dtypes) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m nodes.cli convert-sa3",
+        description="Convert an official Stable Audio 3 checkpoint (the single .safetensors file ComfyUI's native "
+                    "nodes load) and a T5Gemma encoder folder into a diffusers StableAudio3Pipeline folder for Load "
+                    "Stable Audio Model. Refuses what diffusers cannot hold exactly (Stable Audio 3 Small's SAME-S "
+                    "autoencoder) and never overwrites.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="the official Stable Audio 3 .safetensors file")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the pipeline folder to create (new or empty), e.g. "
+                   "ComfyUI/models/diffusers/stable-audio-3-medium")
+    p.add_argument("--text-encoder", required=True, metavar="T5GEMMA_DIR",
+                   help="the google/t5gemma-b-b-ul2 folder (transformers format, with its tokenizer)")
+    p.add_argument("--model-config", metavar="JSON", help="the checkpoint's model_config.json (default: "
+                   "model_config.json beside CHECKPOINT, if there)")
+    p.add_argument("--dtype", choices=dtypes, default="fp16", help="weight precision of the folder (keep: the "
+                   "checkpoint's own); rotary and duration frequencies stay fp32")
+    return p
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:,.1f} M" if n >= 1e6 else f"{n:,}"
+
+
+def convert_sa3_command(argv: list[str], out=None) -> int:
+    """``convert-sa3``: run :func:`sa3_convert.convert_sa3` and print what was written and what to do next."""
+    from .sa3_convert import DTYPES, convert_sa3, describe_pipeline_folder
+
+    out = out or sys.stdout
+    args = _convert_parser(DTYPES).parse_args(argv)
+    notes: list[str] = []
+    print(f"converting {args.checkpoint} (reads the whole checkpoint into memory; about a minute for Medium)...",
+          file=out, flush=True)
+    try:
+        folder = convert_sa3(args.checkpoint, args.out_dir, args.text_encoder, model_config=args.model_config,
+                             dtype=args.dtype, notes=notes)
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was written.", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {folder} ({args.dtype}):", file=out)
+    for row in describe_pipeline_folder(folder):
+        size = ""
+        if row["dtypes"]:
+            main_dtype = max(row["dtypes"], key=row["dtypes"].get)
+            extra = ", ".join(f"{_count(n)} {d}" for d, n in row["dtypes"].items() if d != main_dtype)
+            size = f"{_count(row['parameters']):>10} parameters  {main_dtype}" + (f" (+ {extra})" if extra else "")
+        print(f"  {row['component']:<18} {row['class']:<32} {size}".rstrip(), file=out)
+    for note in notes:
+        print(f"  note: {note}", file=out)
+    print(f"Next: put {folder} under ComfyUI/models/diffusers/ (if it is not there already) and pick it in Load "
+          "Stable Audio Model.", file=out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["convert-sa3"]:
+        return convert_sa3_command(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.check:
