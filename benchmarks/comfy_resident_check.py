@@ -41,7 +41,7 @@ def main() -> int:
         return pipe, time.perf_counter() - t
 
     def where(pipe):
-        return {n: str(next(getattr(pipe, n).parameters()).device) for n in models._SA_PARTS}
+        return {n: str(next(getattr(pipe, n).parameters()).device) for n in models.sa_parts(pipe)}
 
     for label in ("fast #1", "fast #2"):
         pipe, s = run("fast")

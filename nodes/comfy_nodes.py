@@ -138,8 +138,9 @@ class AmbientPromptBuilder:
 class AmbientStableAudioLoader(_ModelLoader):
     KIND = models.STABLE_AUDIO
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Load a Stable Audio model (a diffusers pipeline folder, e.g. Stable Audio Open 1.0) from "
-                   "ComfyUI/models/diffusers (local files only, safetensors).")
+    DESCRIPTION = ("Load a Stable Audio model (a diffusers pipeline folder: Stable Audio Open 1.0, or Stable Audio 3 "
+                   "Medium converted with `python -m nodes.cli convert-sa3`) from ComfyUI/models/diffusers (local "
+                   "files only, safetensors).")
     RETURN_TYPES = ("STABLE_AUDIO_MODEL",)
     RETURN_NAMES = ("model",)
     OUTPUT_TOOLTIPS = ("The loaded model; connect to Stable Audio Sampler.",)
@@ -149,9 +150,10 @@ class AmbientStableAudioLoader(_ModelLoader):
     def INPUT_TYPES(cls):
         return {"required": {
             "model": (_folder_choices(models.STABLE_AUDIO), {
-                "tooltip": "A diffusers Stable Audio folder (with model_index.json) in ComfyUI/models/diffusers, "
-                           "e.g. stable-audio-open-1.0 (47 s at most, 100 steps, cfg 7). See the README for the "
-                           "`hf download` command."}),
+                "tooltip": "A diffusers Stable Audio folder (with model_index.json) in ComfyUI/models/diffusers: "
+                           "stable-audio-open-1.0 (up to 47.55 s, 100 steps, cfg 7) or a Stable Audio 3 Medium "
+                           "folder (up to 380 s, 8 steps, no cfg; needs diffusers 0.42+). The README shows how to "
+                           "download or convert them."}),
             "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
         }}
 
@@ -162,8 +164,8 @@ class AmbientStableAudioSampler:
     DESCRIPTION = "Generate an ambient soundscape from a text prompt with a Stable Audio model."
     RETURN_TYPES = ("AUDIO",)
     RETURN_NAMES = ("audio",)
-    OUTPUT_TOOLTIPS = ("Stereo audio at the model's sample rate (44.1 kHz for Stable Audio Open), one clip per "
-                       "variation; connects to Save WAV and any core audio node.",)
+    OUTPUT_TOOLTIPS = ("Stereo audio at the model's sample rate (44.1 kHz for Stable Audio Open and 3), one clip "
+                       "per variation; connects to Save WAV and any core audio node.",)
     FUNCTION = "execute"
 
     @classmethod
@@ -173,21 +175,25 @@ class AmbientStableAudioSampler:
             "prompt": ("STRING", {"default": "gentle waves breaking on a sandy beach, distant seagulls, sea breeze, "
                                   "high quality field recording", "multiline": True,
                                   "tooltip": "What to hear: sound sources and textures. Connect Build Ambient "
-                                             "Prompt's prompt, or type one. Longer than the text encoder's 128 "
-                                             "tokens is shortened on a word boundary."}),
+                                             "Prompt's prompt, or type one. Longer than the text encoder takes "
+                                             "(Open 1.0: 128 tokens, Stable Audio 3: 256) is shortened on a word "
+                                             "boundary."}),
             "negative_prompt": ("STRING", {"default": "music, melody, vocals, speech, distortion, low quality",
                                            "multiline": True,
-                                           "tooltip": "What to avoid. Used only when cfg is above 1. Connect Build "
-                                                      "Ambient Prompt's negative_prompt, or type one."}),
+                                           "tooltip": "What to avoid. Used only when guidance is on (cfg above 1: "
+                                                      "Open 1.0 by default; distilled Stable Audio 3 runs without). "
+                                                      "Connect Build Ambient Prompt's negative_prompt, or type one."}),
             "seconds": ("FLOAT", {"default": 10.0, "min": 0.1, "max": 380.0, "step": 0.1,
-                                  "tooltip": "Length of each clip in seconds, up to the model's maximum (47.55 s "
-                                             "for Stable Audio Open 1.0)."}),
-            "steps": ("INT", {"default": 100, "min": 1, "max": 1000, "step": 1,
-                              "tooltip": "Sampling steps: more is finer and slower. Stable Audio Open: 100 "
-                                         "(50 is a good draft)."}),
-            "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 25.0, "step": 0.1,
-                              "tooltip": "How closely to follow the prompt (classifier-free guidance). Stable Audio "
-                                         "Open: 7. 1 or less turns guidance and the negative prompt off."}),
+                                  "tooltip": "Length of each clip in seconds, up to the model's maximum: Stable "
+                                             "Audio Open 1.0 47.55 s, Stable Audio 3 Small 120 s, Medium 380 s."}),
+            "steps": ("INT", {"default": 0, "min": 0, "max": 1000, "step": 1,
+                              "tooltip": "Sampling steps; 0 = the model's own: 100 for Stable Audio Open (50 is a "
+                                         "good draft), 8 for distilled Stable Audio 3 (it is made for 8)."}),
+            "cfg": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 25.0, "step": 0.1,
+                              "tooltip": "How closely to follow the prompt (classifier-free guidance); 0 = the "
+                                         "model's own: 7 for Stable Audio Open, 1 (off) for distilled Stable Audio "
+                                         "3, whose guidance is distilled in. Up to 1 turns guidance and the "
+                                         "negative prompt off."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
                              "tooltip": "Same seed + same inputs = same audio. Change it for another take."}),
             "variations": ("INT", {"default": 1, "min": 1, "max": 16, "step": 1,
@@ -198,7 +204,7 @@ class AmbientStableAudioSampler:
 
     def execute(self, model, prompt, negative_prompt, seconds, steps, cfg, seed, variations, memory="balanced",
                 compile=False):
-        from .soundscape import check_settings, generate_soundscape
+        from .soundscape import check_settings, generate_soundscape, resolve_defaults
 
         check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations)
         plan = comfy_glue.device_plan(models.STABLE_AUDIO)
@@ -206,6 +212,7 @@ class AmbientStableAudioSampler:
         memory = "fast" if compiled else memory  # CUDA graphs need the weights to stay where they were captured
         with models.stable_audio_session(model, plan, memory) as (pipe, stage):
             transformer = models.compiled_transformer(model, pipe, comfy_glue.compile_cache_dir()) if compiled else None
+            steps, cfg = resolve_defaults(pipe, steps, cfg)
             waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative_prompt, seconds=seconds,
                                                  steps=steps, cfg=cfg, seed=seed, variations=variations,
                                                  on_step=comfy_glue.progress(steps), stage=stage,

@@ -11,6 +11,7 @@ import os
 
 BLIP_NAME = "tiny-random-blip"
 STABLE_AUDIO_NAME = "tiny-random-stable-audio"
+STABLE_AUDIO3_NAME = "tiny-random-stable-audio-3"
 
 # Scene words for the tiny captioner's vocabulary (its output is random, but readable words).
 _WORDS = ("a an the of with and on in at near photography picture photo beach sea waves sand forest trees river rain city street night "
@@ -193,6 +194,29 @@ SA3_SIZES["tiny-medium"] = dict(SA3_SIZES["tiny"], vae=dict(SA3_SIZES["tiny"]["v
                                                              encoder_c_mults=[1], latent_dim=8))
 
 
+def _liven(vae, transformer) -> None:
+    """Make freshly initialised SA3 parts depend on their inputs, as trained ones do.
+
+    At initialisation SAME and the DiT start their residual outputs (attention out, feed-forward out, the pre/post
+    convolutions, the inpainting embedder) at zero, their decoder's output tokens at 1e-5, and differential
+    attention over near-uniform softmaxes cancels to about zero: a fresh decoder ignores its latents (two random
+    latents decode to within 1e-6 of each other). Small random values there, output tokens of unit size and
+    sharper attention make the tiny models' outputs follow their inputs, so tests can tell inputs apart.
+    """
+    import torch
+
+    with torch.no_grad():
+        for part in (vae, transformer):
+            for name, param in part.named_parameters():
+                if "new_tokens" in name:
+                    param.normal_(0.0, 1.0)
+                elif not name.endswith("beta") and not param.any():
+                    param.normal_(0.0, 0.05)
+                if "to_qkv" in name:
+                    param.mul_(4.0)
+        vae.decoder.blocks[-1].mapping.weight.mul_(0.1)  # keep the tiny decoder's output mostly within [-1, 1]
+
+
 def build_tiny_stable_audio3(folder: str, seed: int = 0, size: str = "tiny") -> str:
     """Write a random ``StableAudio3Pipeline`` (T5Gemma encoder, ``AutoencoderSAME`` at the real 4096 hop and
     44.1 kHz, ``StableAudio3DiTModel`` with the inpainting embedder, distilled flow-match scheduler) to ``folder``;
@@ -217,6 +241,8 @@ def build_tiny_stable_audio3(folder: str, seed: int = 0, size: str = "tiny") -> 
     transformer = StableAudio3DiTModel(**arch["dit"])
     duration = StableAudio3DurationEmbedder(**arch["duration"])
     scheduler = FlowMatchEulerDiscreteScheduler(stochastic_sampling=True, shift=1.0)
+    if size.startswith("tiny"):
+        _liven(vae, transformer)
     pipe = StableAudio3Pipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, duration_embedder=duration,
                                 transformer=transformer, scheduler=scheduler)
     if not size.startswith("tiny"):
@@ -241,3 +267,76 @@ def build_demo_models(models_dir: str, seed: int = 0, *, blip_name: str = BLIP_N
         sa = build_tiny_stable_audio(os.path.join(models_dir, "diffusers", stable_audio_name), seed,
                                      sample_size=sample_size)
     return blip, sa
+
+
+# ------------------------------------------------------------------------------------------------------- CLAP
+CLAP_NAME = "tiny-random-clap"
+
+
+def _roberta_tokenizer(max_length: int):
+    """A small byte-level BPE tokenizer of the RoBERTa class (what CLAP uses), trained here on scene words."""
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids: bos 0, pad 1, eos 2, unk 3, mask 4
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    words = _WORDS + [p.lstrip("▁") for p in _T5_PIECES if len(p) > 2]
+    backend.train_from_iterator([" ".join(words)] * 3 + [" " + w for w in words], trainer)
+    backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True,
+                                                          add_prefix_space=False)
+    # transformers 4.x: RobertaTokenizerFast; 5.x: RobertaTokenizer is the fast one
+    cls = getattr(transformers, "RobertaTokenizerFast", None) or transformers.RobertaTokenizer
+    return cls(tokenizer_object=backend, model_max_length=max_length, bos_token="<s>", eos_token="</s>",
+               sep_token="</s>", cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+
+
+# "tiny" for tests and the demo; "larger" is the published laion/larger_clap_general architecture (HTSAT 2-2-12-2,
+# width 128; RoBERTa-base text encoder; 512-d projection) for GPU cost figures, where weight values do not matter.
+CLAP_SIZES = {
+    "tiny": dict(text=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32),
+                 audio=dict(patch_embeds_hidden_size=8, hidden_size=16, depths=(1, 1), num_attention_heads=(2, 2),
+                            num_hidden_layers=2),
+                 vocab=None, projection_dim=16),
+    "larger": dict(text=dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+                   audio=dict(patch_embeds_hidden_size=128, hidden_size=1024, depths=(2, 2, 12, 2),
+                              num_attention_heads=(4, 8, 16, 32), num_hidden_layers=4),
+                   vocab=50265, projection_dim=512),
+}
+
+
+def build_tiny_clap(folder: str, seed: int = 0, fusion: bool = False, size: str = "tiny") -> str:
+    """Write a random ``ClapModel`` with its ``ClapProcessor`` to ``folder``; returns ``folder``.
+
+    The audio side keeps the real input geometry (48 kHz, 10 s windows, 64 mel bins, hop 480, HTSAT spectrogram
+    size 256, Swin windows of 8); "tiny" has a two-stage, 8-wide Swin and a one-layer RoBERTa over a 400-token
+    byte-level BPE vocabulary (prompts up to 128 tokens): 17 k weights whose scores are random numbers, not
+    audio-text agreement. ``fusion``: the feature-fusion variant (as laion/clap-htsat-fused), fed 4-channel
+    "fusion" features. ``size``: a key of :data:`CLAP_SIZES` ("larger": 190 M weights, fp16 on disk).
+    """
+    import torch
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+
+    arch = CLAP_SIZES[size]
+    max_tokens = 128 if size == "tiny" else 512
+    tok = _roberta_tokenizer(max_tokens)
+    torch.manual_seed(seed)
+    config = ClapConfig(
+        text_config=dict(arch["text"], vocab_size=arch["vocab"] or len(tok), max_position_embeddings=max_tokens + 2,
+                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
+        audio_config=dict(arch["audio"], window_size=8, num_mel_bins=64, spec_size=256, patch_size=4,
+                          patch_stride=(4, 4), hidden_dropout_prob=0.0, enable_fusion=fusion,
+                          fusion_type="aff_2d" if fusion else None),
+        projection_dim=arch["projection_dim"])
+    model = ClapModel(config).eval()
+    if size != "tiny":
+        model = model.half()
+    extractor = ClapFeatureExtractor(feature_size=64, sampling_rate=48000, hop_length=480, max_length_s=10,
+                                     fft_window_size=1024, frequency_min=50, frequency_max=14000,
+                                     truncation="fusion" if fusion else "rand_trunc", padding="repeatpad")
+    model.save_pretrained(folder, safe_serialization=True)
+    ClapProcessor(feature_extractor=extractor, tokenizer=tok).save_pretrained(folder)
+    return folder

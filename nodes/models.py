@@ -28,14 +28,20 @@ DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 BLIP = "blip"
 STABLE_AUDIO = "stable_audio"
+CLAP = "clap"
 
 BLIP_NODE = "Load BLIP Caption Model"
 STABLE_AUDIO_NODE = "Load Stable Audio Model"
+CLAP_NODE = "Load CLAP Model"
 
-# model_index.json "_class_name" -> family settings. A later family (StableAudio3Pipeline) joins here.
+# model_index.json "_class_name" -> the family and the diffusers release that first has its pipeline
 STABLE_AUDIO_FAMILIES: dict[str, dict[str, Any]] = {
-    "StableAudioPipeline": {"label": "Stable Audio Open", "default_steps": 100, "default_cfg": 7.0},
+    "StableAudioPipeline": {"label": "Stable Audio Open", "diffusers": "0.30.0"},
+    "StableAudio3Pipeline": {"label": "Stable Audio 3", "diffusers": "0.42.0"},
 }
+# SA3 Small's autoencoder (SAME-S: AutoencoderSAME's default geometry). diffusers 0.42 lacks two of its parts
+# (chunked attention, a kernel-3 mapping convolution), so a converted SAME-S decodes wrong audio: refused.
+SAME_S_GEOMETRY = {"encoder_channels": 128, "latent_dim": 256, "encoder_transformer_depths": [6]}
 
 BLIP_HELP = (
     "Put a transformers BLIP captioning folder there (config.json, model.safetensors, tokenizer and "
@@ -48,6 +54,18 @@ STABLE_AUDIO_HELP = (
     "huggingface.co, `hf auth login`, then `hf download stabilityai/stable-audio-open-1.0 --local-dir "
     "ComfyUI/models/diffusers/stable-audio-open-1.0`, then refresh the page (R) so the list updates."
 )
+CLAP_HELP = (
+    "Put a transformers CLAP folder there (config.json with model_type clap, model.safetensors, tokenizer and "
+    "preprocessor files), e.g. `hf download laion/larger_clap_general --revision refs/pr/1 --local-dir "
+    "ComfyUI/models/clap/larger_clap_general` (the LAION repos keep their safetensors weights in that conversion "
+    "branch; their main branch has only pickle weights, which this pack refuses), then refresh the page (R) so "
+    "the list updates."
+)
+# transformers model folders: kind -> (config.json model_type, loader node, help, what the folder must hold, class)
+_TRANSFORMERS_KINDS = {
+    BLIP: ("blip", BLIP_NODE, BLIP_HELP, "a BLIP captioning folder", "BlipForConditionalGeneration"),
+    CLAP: ("clap", CLAP_NODE, CLAP_HELP, "a CLAP audio-text folder", "ClapModel"),
+}
 
 _SAFE_WEIGHTS = (".safetensors",)
 _PICKLE_WEIGHTS = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
@@ -58,7 +76,7 @@ class ModelHandle:
     """What a loader node outputs: which model, not the weights.
 
     Attributes:
-        kind: ``"blip"`` or ``"stable_audio"``.
+        kind: ``"blip"``, ``"stable_audio"`` or ``"clap"``.
         path: absolute folder.
         dtype: resolved dtype name (``fp32``/``fp16``/``bf16``).
         family: the model class (``BlipForConditionalGeneration``, ``StableAudioPipeline``...).
@@ -106,13 +124,14 @@ MEMORY_HELP = (
     "run); ComfyUI still evicts it when another model needs room; required by compile. low-vram: one part at a time "
     "and the two guidance passes one after the other: peak 2.3 GB, about 50% slower, for 6-8 GB cards."
 )
-_SA_PARTS = ("text_encoder", "projection_model", "transformer", "vae")
+# the parts of both families (Open 1.0 has a projection model, Stable Audio 3 a duration embedder)
+_SA_PARTS = ("text_encoder", "projection_model", "duration_embedder", "transformer", "vae")
 # what each stage of generate_soundscape needs on the run device
-_STAGE_NEEDS = {"encode": ("text_encoder", "projection_model"), "denoise": ("transformer",),
+_STAGE_NEEDS = {"encode": ("text_encoder", "projection_model", "duration_embedder"), "denoise": ("transformer",),
                 "encode_audio": ("vae",), "decode": ("vae",)}
 # what stays on the run device for the whole run (the rest visits for its stage)
-_MODE_HELD = {"fast": ("projection_model", "transformer", "vae"), "balanced": ("projection_model", "transformer", "vae"),
-              "low-vram": ()}
+_HELD = ("projection_model", "duration_embedder", "transformer", "vae")
+_MODE_HELD = {"fast": _HELD, "balanced": _HELD, "low-vram": ()}
 DECODE_CHUNK_FRAMES = {"fast": 128, "balanced": 96, "low-vram": 96}
 SPLIT_CFG = {"fast": False, "balanced": False, "low-vram": True}  # guidance halves one after the other
 
@@ -134,6 +153,11 @@ def _is_oom(err: BaseException) -> bool:
     return isinstance(err, oom)
 
 
+def sa_parts(pipe) -> tuple[str, ...]:
+    """The pipeline's movable parts, in :data:`_SA_PARTS` order (each family has four of the five)."""
+    return tuple(name for name in _SA_PARTS if getattr(pipe, name, None) is not None)
+
+
 @contextlib.contextmanager
 def stable_audio_session(handle: ModelHandle, plan: DevicePlan, memory: str = "balanced"):
     """Load ``handle`` (cached) and place its parts for one run in ``memory`` mode.
@@ -147,9 +171,9 @@ def stable_audio_session(handle: ModelHandle, plan: DevicePlan, memory: str = "b
         raise ValueError(f'Stable Audio Sampler: "memory" is {memory!r} but must be one of '
                          f'{", ".join(MEMORY_MODES)}. Pick one from the list.')
     pipe = load(handle, plan)
-    parts = {name: getattr(pipe, name) for name in _SA_PARTS}
+    parts = {name: getattr(pipe, name) for name in sa_parts(pipe)}
     moving = plan.load_device != plan.offload_device
-    held = _MODE_HELD[memory]
+    held = tuple(n for n in _MODE_HELD[memory] if n in parts)
     key = f"{handle.path}|{handle.dtype}"
 
     def place(names, device):
@@ -159,7 +183,7 @@ def stable_audio_session(handle: ModelHandle, plan: DevicePlan, memory: str = "b
 
     @contextlib.contextmanager
     def stage(name: str):
-        visiting = [n for n in _STAGE_NEEDS[name] if n not in held] if moving else []
+        visiting = [n for n in _STAGE_NEEDS[name] if n in parts and n not in held] if moving else []
         if visiting:
             place(visiting, plan.load_device)
         try:
@@ -171,7 +195,7 @@ def stable_audio_session(handle: ModelHandle, plan: DevicePlan, memory: str = "b
     try:
         if moving:
             if plan.free_memory is not None:
-                biggest = max(model_bytes(parts[n]) for n in _SA_PARTS)
+                biggest = max(model_bytes(p) for p in parts.values())
                 plan.free_memory(sum(model_bytes(parts[n]) for n in held) + biggest + _WORKING_BYTES[STABLE_AUDIO])
             if memory == "fast" and plan.keep_resident is not None:
                 plan.keep_resident(key, {n: parts[n] for n in held})
@@ -182,7 +206,7 @@ def stable_audio_session(handle: ModelHandle, plan: DevicePlan, memory: str = "b
     except Exception as err:
         if _is_oom(err):
             if moving:
-                place(_SA_PARTS, plan.offload_device)
+                place(tuple(parts), plan.offload_device)
             if plan.after_offload is not None:
                 plan.after_offload()
             raise OutOfMemory(
@@ -191,7 +215,7 @@ def stable_audio_session(handle: ModelHandle, plan: DevicePlan, memory: str = "b
         raise
     finally:
         if moving and memory != "fast":
-            place(_SA_PARTS, plan.offload_device)
+            place(tuple(parts), plan.offload_device)
             if plan.after_offload is not None:
                 plan.after_offload()
 
@@ -239,9 +263,16 @@ def _read_json(path: str) -> dict | None:
         return None
 
 
-def _is_blip_folder(path: str) -> bool:
+def _is_transformers_folder(path: str, kind: str) -> bool:
     cfg = _read_json(os.path.join(path, "config.json"))
-    return bool(cfg) and cfg.get("model_type") == "blip"
+    return bool(cfg) and cfg.get("model_type") == _TRANSFORMERS_KINDS[kind][0]
+
+
+def _node_and_help(kind: str) -> tuple[str, str]:
+    """The loader node's display name and the folder help for ``kind``, for messages."""
+    if kind in _TRANSFORMERS_KINDS:
+        return _TRANSFORMERS_KINDS[kind][1], _TRANSFORMERS_KINDS[kind][2]
+    return STABLE_AUDIO_NODE, STABLE_AUDIO_HELP
 
 
 def _stable_audio_class(path: str) -> str | None:
@@ -253,13 +284,14 @@ def _stable_audio_class(path: str) -> str | None:
 def list_model_folders(kind: str, roots: list[str]) -> list[str]:
     """Model folders of ``kind`` under ``roots``, as names relative to their root (what the dropdown shows).
 
-    BLIP: folders whose config.json says ``model_type: blip``. Stable Audio: folders with a model_index.json of a
-    supported pipeline class. Cheap (reads small JSON files only): safe for ``INPUT_TYPES``.
+    BLIP / CLAP: folders whose config.json says ``model_type: blip`` / ``clap``. Stable Audio: folders with a
+    model_index.json of a supported pipeline class. Cheap (reads small JSON files only): safe for ``INPUT_TYPES``.
     """
     found: list[str] = []
     for root in roots:
         for d in _walk_dirs(root):
-            ok = _is_blip_folder(d) if kind == BLIP else _stable_audio_class(d) in STABLE_AUDIO_FAMILIES
+            ok = (_is_transformers_folder(d, kind) if kind in _TRANSFORMERS_KINDS
+                  else _stable_audio_class(d) in STABLE_AUDIO_FAMILIES)
             if ok:
                 rel = os.path.relpath(d, os.path.abspath(root)).replace(os.sep, "/")
                 if rel not in found:
@@ -273,9 +305,7 @@ def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
     Refuses: a missing folder, a folder of another model type, pickle-only weights (never unpickled), and configs
     that ask for remote code (never executed).
     """
-    node, input_name, help_text = (
-        (BLIP_NODE, "model", BLIP_HELP) if kind == BLIP else (STABLE_AUDIO_NODE, "model", STABLE_AUDIO_HELP)
-    )
+    (node, help_text), input_name = _node_and_help(kind), "model"
     searched = ", ".join(roots) if roots else "(no model folder is configured)"
     if not isinstance(name, str) or not name.strip() or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
         raise ValueError(f'{node}: "{input_name}" is {name!r}, which is not a folder name inside {searched}. '
@@ -289,7 +319,8 @@ def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
     if path is None:
         raise ValueError(f'{node}: "{input_name}" is "{name}" but no such folder was found in {searched}. {help_text}')
 
-    if kind == BLIP:
+    if kind in _TRANSFORMERS_KINDS:
+        model_type, _, _, wanted, _ = _TRANSFORMERS_KINDS[kind]
         cfg_path = os.path.join(path, "config.json")
         if not os.path.isfile(cfg_path):
             raise ValueError(f'{node}: "{input_name}" folder {path} has no config.json, so it is not a transformers '
@@ -298,9 +329,9 @@ def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
         if cfg is None:
             raise ValueError(f'{node}: {cfg_path} is not valid JSON (a broken or partial download?). '
                              f"Download the folder again. {help_text}")
-        if cfg.get("model_type") != "blip":
-            raise ValueError(f'{node}: "{input_name}" folder {path} holds a "{cfg.get("model_type")}" model, not BLIP. '
-                             f"Pick a BLIP captioning folder. {help_text}")
+        if cfg.get("model_type") != model_type:
+            raise ValueError(f'{node}: "{input_name}" folder {path} holds a "{cfg.get("model_type")}" model, not '
+                             f"{model_type.upper()}. Pick {wanted}. {help_text}")
         configs = [cfg]
         weight_dirs = [path]
     else:
@@ -317,6 +348,7 @@ def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
         if cls not in STABLE_AUDIO_FAMILIES:
             raise ValueError(f'{node}: "{input_name}" folder {path} holds a {cls} pipeline; this node loads '
                              f"{', '.join(STABLE_AUDIO_FAMILIES)}. Pick a Stable Audio folder. {help_text}")
+        _check_family_supported(node, input_name, path, cls)
         weight_dirs = [os.path.join(path, k) for k, v in index.items()
                        if not k.startswith("_") and isinstance(v, list) and os.path.isdir(os.path.join(path, k))]
         configs = [c for c in (_read_json(os.path.join(d, "config.json")) for d in weight_dirs) if c]
@@ -336,14 +368,45 @@ def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
     return path
 
 
+def _version(text: str) -> tuple[int, ...]:
+    import re
+
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
+def _check_family_supported(node: str, input_name: str, path: str, cls: str) -> None:
+    """The installed diffusers must have the folder's pipeline; SA3 Small's SAME-S autoencoder is refused."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    family = STABLE_AUDIO_FAMILIES[cls]
+    try:
+        installed = version("diffusers")
+    except PackageNotFoundError:
+        installed = "none"
+    if installed == "none" or _version(installed) < _version(family["diffusers"]):
+        raise ValueError(f'{node}: "{input_name}" folder {path} is a {family["label"]} model ({cls}), which needs '
+                         f'diffusers {family["diffusers"]} or newer; this Python has diffusers {installed}. Run '
+                         f'`pip install -U "diffusers>={family["diffusers"]}"` in ComfyUI\'s Python, restart ComfyUI '
+                         "and run again.")
+    if cls == "StableAudio3Pipeline":
+        vae = _read_json(os.path.join(path, "vae", "config.json")) or {}
+        geometry = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in vae.items() if k in SAME_S_GEOMETRY}
+        if {**SAME_S_GEOMETRY, **geometry} == SAME_S_GEOMETRY:  # unset keys take AutoencoderSAME's defaults
+            raise ValueError(
+                f'{node}: "{input_name}" folder {path} has the SAME-S autoencoder of Stable Audio 3 Small. diffusers '
+                f"{installed} cannot represent SAME-S exactly (it lacks its chunked attention and kernel-3 mapping "
+                "convolution), so this folder would make wrong audio, and the pack refuses it. Use Stable Audio 3 "
+                "Medium (SAME-L) or Stable Audio Open 1.0 here, or ComfyUI's native Stable Audio 3 nodes for Small.")
+
+
 def make_handle(kind: str, name: str, roots: list[str], dtype: str, plan: DevicePlan) -> ModelHandle:
     """Check the folder and resolve ``dtype`` ("auto" follows the plan) into a :class:`ModelHandle`; loads nothing."""
-    node = BLIP_NODE if kind == BLIP else STABLE_AUDIO_NODE
+    node = _node_and_help(kind)[0]
     if dtype not in DTYPES:
         raise ValueError(f'{node}: "dtype" is {dtype!r} but must be one of {", ".join(DTYPES)}. Pick one from the list.')
     path = resolve_model_folder(kind, name, roots)
     resolved = plan.auto_dtype if dtype == "auto" else dtype
-    family = "BlipForConditionalGeneration" if kind == BLIP else _stable_audio_class(path)
+    family = _TRANSFORMERS_KINDS[kind][4] if kind in _TRANSFORMERS_KINDS else _stable_audio_class(path)
     return ModelHandle(kind=kind, path=path, dtype=resolved, family=family, name=name)
 
 
@@ -402,6 +465,16 @@ def _load_blip(handle: ModelHandle):
     return model, processor
 
 
+def _load_clap(handle: ModelHandle):
+    from transformers import ClapModel, ClapProcessor
+
+    processor = ClapProcessor.from_pretrained(handle.path, local_files_only=True)
+    model = ClapModel.from_pretrained(handle.path, local_files_only=True, use_safetensors=True,
+                                      dtype=_torch_dtype(handle.dtype))
+    model.eval()
+    return model, processor
+
+
 def _load_stable_audio(handle: ModelHandle):
     import importlib.util
 
@@ -410,26 +483,60 @@ def _load_stable_audio(handle: ModelHandle):
     pipeline_cls = getattr(diffusers, handle.family)
     major_minor = tuple(int(x) for x in diffusers.__version__.split(".")[:2])
     dtype_kw = "dtype" if major_minor >= (0, 40) else "torch_dtype"  # torch_dtype is deprecated from 0.40
+    dtype = _torch_dtype(handle.dtype)
+    if handle.family == "StableAudio3Pipeline" and handle.dtype == "fp16":
+        # T5Gemma is a Gemma model: trained in bf16, its activations overflow fp16; bf16 keeps the range
+        import torch
+
+        dtype = {"default": dtype, "text_encoder": torch.bfloat16}
     # diffusers warns that a half-precision pipeline "cannot run" on the CPU: it only rests there between runs
     pipeline_log = logging.getLogger("diffusers.pipelines.pipeline_utils")
     level = pipeline_log.level
     pipeline_log.setLevel(logging.ERROR)
     try:
         pipe = pipeline_cls.from_pretrained(
-            handle.path, local_files_only=True, use_safetensors=True, **{dtype_kw: _torch_dtype(handle.dtype)},
+            handle.path, local_files_only=True, use_safetensors=True, **{dtype_kw: dtype},
             # without accelerate diffusers warns and falls back to this anyway; say it so the log stays clean
             low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None)
     finally:
         pipeline_log.setLevel(level)
     pipe.set_progress_bar_config(disable=True)
+    exact_rotary_frequencies(pipe)
     return pipe
+
+
+def exact_rotary_frequencies(pipe) -> int:
+    """Recompute every rotary ``inv_freq`` buffer of the pipeline's transformer and VAE in fp32.
+
+    ``from_pretrained(dtype=half)`` casts them, and positions are then computed in that dtype: bf16 counts exactly
+    only to 256 (about 18 s of Stable Audio 3 latents, with its memory tokens), fp16 to 2048; at 380 s positions in
+    bf16 are off by up to 31. The frequencies follow from the buffer's size (``1 / 10000^(2i/dim)``); the
+    recomputed values are checked against the loaded ones before they replace them. Returns how many were fixed.
+    """
+    import torch
+
+    fixed = 0
+    for part in (getattr(pipe, "transformer", None), getattr(pipe, "vae", None)):
+        if part is None:
+            continue
+        for module in part.modules():
+            buf = getattr(module, "inv_freq", None)
+            if not isinstance(buf, torch.Tensor) or buf.dtype == torch.float32 or buf.ndim != 1:
+                continue
+            dim = 2 * buf.numel()
+            exact = 1.0 / (10000 ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+            if not torch.allclose(exact.to(buf.dtype).float(), buf.float().cpu(), rtol=1e-2, atol=0):
+                continue  # not the standard base: leave it
+            module.inv_freq = exact.to(buf.device)
+            fixed += 1
+    return fixed
 
 
 def load(handle: ModelHandle, plan: DevicePlan | None = None):
     """The loaded model for ``handle``, from the cache or from disk (onto ``plan.offload_device``).
 
-    Returns ``(model, processor)`` for BLIP, the diffusers pipeline for Stable Audio. One model per kind is kept:
-    loading another folder or dtype drops the previous one.
+    Returns ``(model, processor)`` for BLIP and CLAP, the diffusers pipeline for Stable Audio. One model per kind
+    is kept: loading another folder or dtype drops the previous one.
     """
     key = (handle.path, handle.dtype)
     with _LOCK:
@@ -438,10 +545,10 @@ def load(handle: ModelHandle, plan: DevicePlan | None = None):
             return cached[1]
         _CACHE.pop(handle.kind, None)  # release the previous model of this kind before loading the next
         quiet_libraries()
-        node, help_text = (BLIP_NODE, BLIP_HELP) if handle.kind == BLIP else (STABLE_AUDIO_NODE, STABLE_AUDIO_HELP)
+        node, help_text = _node_and_help(handle.kind)
         log.info("loading %s from %s (%s)", handle.family, handle.path, handle.dtype)
         try:
-            obj = _load_blip(handle) if handle.kind == BLIP else _load_stable_audio(handle)
+            obj = {BLIP: _load_blip, CLAP: _load_clap}.get(handle.kind, _load_stable_audio)(handle)
         except Exception as err:  # noqa: BLE001 - any library failure on a bad folder becomes the one clear message
             raise _load_failed(node, handle.name, handle.path, err, help_text) from err
         if plan is not None and plan.offload_device != "cpu":
@@ -497,7 +604,7 @@ def _move(obj, device: str) -> None:
 
 
 # Working memory beyond the weights while a model runs (activations, VAE decode); the request to ComfyUI.
-_WORKING_BYTES = {BLIP: 1 << 30, STABLE_AUDIO: 3 << 29}
+_WORKING_BYTES = {BLIP: 1 << 30, STABLE_AUDIO: 3 << 29, CLAP: 1 << 30}
 
 
 @contextlib.contextmanager

@@ -21,17 +21,50 @@ def sample_rate_of(pipe) -> int:
     return int(pipe.vae.config.sampling_rate)
 
 
-def max_seconds_of(pipe) -> float:
-    """Longest clip the model makes in one pass: transformer sample size x VAE hop / sample rate.
+# Stable Audio 3: the published limits (the pipeline does not enforce them; its duration conditioning saturates
+# at 384 s). Medium is told apart from Small by its autoencoder: SAME-L encodes with 256 channels, SAME-S with 128.
+SA3_MAX_SECONDS = {"medium": 380.0, "small": 120.0}
+SA3_TOKENS = 256  # the pipeline pads and cuts prompts to 256 T5Gemma tokens
 
-    Stable Audio Open 1.0: 1024 x 2048 / 44100 = 47.55 s.
-    """
+
+def family_of(pipe) -> str:
+    """"open" (Stable Audio Open), "sa3-medium" or "sa3-small"."""
+    from .sa3 import is_sa3
+
+    if not is_sa3(pipe):
+        return "open"
+    return "sa3-medium" if int(pipe.vae.config.get("encoder_channels", 128)) >= 256 else "sa3-small"
+
+
+def max_seconds_of(pipe) -> float:
+    """Longest clip the model makes in one pass. Stable Audio Open: transformer sample size x VAE hop / sample
+    rate (1024 x 2048 / 44100 = 47.55 s); Stable Audio 3: the published limit (Medium 380 s, Small 120 s)."""
+    family = family_of(pipe)
+    if family != "open":
+        return SA3_MAX_SECONDS[family.split("-")[1]]
     return float(pipe.transformer.config.sample_size) * float(pipe.vae.hop_length) / sample_rate_of(pipe)
 
 
+def model_defaults(pipe) -> tuple[int, float]:
+    """(steps, cfg) the model is made for: Open 1.0 100 and 7; distilled Stable Audio 3 8 and 1 (no guidance:
+    it is distilled in); an undistilled Stable Audio 3 base 100 and 7."""
+    from .sa3 import is_distilled, is_sa3
+
+    if is_sa3(pipe) and is_distilled(pipe):
+        return 8, 1.0
+    return 100, 7.0
+
+
+def resolve_defaults(pipe, steps: int, cfg: float) -> tuple[int, float]:
+    """``steps`` 0 and ``cfg`` 0 mean "the model's own" (:func:`model_defaults`); other values are kept."""
+    default_steps, default_cfg = model_defaults(pipe)
+    return (int(steps) or default_steps), (float(cfg) or default_cfg)
+
+
 def prompt_token_limit(pipe) -> int:
-    """The text encoder's token limit (Stable Audio Open: 128)."""
-    return int(getattr(pipe.tokenizer, "model_max_length", 128) or 128)
+    """The text encoder's token limit (Stable Audio Open: 128; Stable Audio 3: 256)."""
+    limit = int(getattr(pipe.tokenizer, "model_max_length", 128) or 128)
+    return min(limit, SA3_TOKENS) if family_of(pipe) != "open" else limit
 
 
 def check_settings(*, seconds: float, steps: int, cfg: float, seed: int, variations: int,
@@ -42,10 +75,12 @@ def check_settings(*, seconds: float, steps: int, cfg: float, seed: int, variati
     if max_seconds is not None and seconds > max_seconds + 1e-6:
         raise ValueError(f'{NODE}: "seconds" is {seconds:g} but this model makes at most {max_seconds:.2f} s in one pass. '
                          f'Set "seconds" to {math.floor(max_seconds * 100) / 100:g} or less.')
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f'{NODE}: "steps" is {steps} but must be a whole number of at least 1. Set it to e.g. 100.')
+    if int(steps) != steps or steps < 0:
+        raise ValueError(f'{NODE}: "steps" is {steps} but must be a whole number of at least 1 (0 = the model\'s '
+                         "own). Set it to 0.")
     if not isinstance(cfg, (int, float)) or not math.isfinite(cfg) or cfg < 0:
-        raise ValueError(f'{NODE}: "cfg" is {cfg} but must be 0 or more (1 turns guidance off). Set it to e.g. 7.')
+        raise ValueError(f'{NODE}: "cfg" is {cfg} but must be 0 or more (0 = the model\'s own, 1 turns guidance '
+                         "off). Set it to 0.")
     if int(seed) != seed or not 0 <= seed <= SEED_MAX:
         raise ValueError(f'{NODE}: "seed" is {seed} but must be a whole number from 0 to {SEED_MAX}. Pick a seed in that range.')
     if int(variations) != variations or variations < 1:
@@ -76,6 +111,10 @@ WINDOW_BUCKETS = (64, 128, 256, 512, 1024)  # latent frames; fixed shapes so com
 def window_frames(pipe, seconds: float, window: str = "trimmed") -> int:
     """Latent frames to sample for ``seconds``: the full model window ("full", what diffusers always does), or the
     smallest bucket of :data:`WINDOW_BUCKETS` that holds the clip ("trimmed", as ComfyUI's native path sizes it)."""
+    from .sa3 import is_sa3, latent_frames
+
+    if is_sa3(pipe):  # no fixed window: the clip's own length, as the pipeline
+        return latent_frames(pipe, seconds)
     full = int(pipe.transformer.config.sample_size)
     if window == "full":
         return full
@@ -90,23 +129,9 @@ def decode_latents(vae, latents: "torch.Tensor", chunk_frames: int = 0, overlap_
     """VAE-decode ``latents [B, C, L]`` to audio ``[B, channels, L * hop]``, in overlapping chunks when
     ``chunk_frames`` > 0 (peak memory flat in length): each chunk is decoded with ``overlap_frames`` of context
     on both sides, which is then dropped, so the pieces butt together without a seam."""
-    import torch
+    from .sa3 import decode
 
-    length = latents.shape[-1]
-    if not chunk_frames or length <= chunk_frames:
-        return vae.decode(latents).sample
-    hop = vae.hop_length
-    core = chunk_frames - 2 * overlap_frames
-    if core <= 0:
-        raise ValueError(f"chunk_frames ({chunk_frames}) must exceed twice overlap_frames ({overlap_frames})")
-    pieces = []
-    for start in range(0, length, core):
-        lo, hi = max(0, start - overlap_frames), min(length, start + core + overlap_frames)
-        audio = vae.decode(latents[:, :, lo:hi]).sample
-        keep_from = (start - lo) * hop
-        keep_to = keep_from + (min(start + core, length) - start) * hop
-        pieces.append(audio[:, :, keep_from:keep_to])
-    return torch.cat(pieces, dim=-1)
+    return decode(vae, latents, chunk_frames, overlap_frames)
 
 
 def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds: float = 10.0, steps: int = 100,
@@ -114,8 +139,12 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
                         on_step: Callable[[int, int], None] | None = None,
                         initial_audio: "torch.Tensor | None" = None, window: str = "trimmed",
                         decode_chunk_frames: int = 0, stage=None, transformer=None,
-                        split_cfg: bool = False) -> tuple["torch.Tensor", int]:
+                        split_cfg: bool = False, reference: "torch.Tensor | None" = None, strength: float = 1.0,
+                        regenerate: tuple = ()) -> tuple["torch.Tensor", int]:
     """Sample ``variations`` clips of ``seconds`` from a Stable Audio pipeline's components.
+
+    A Stable Audio 3 pipeline samples through :func:`sa3.generate` (its own loop, equal to diffusers'); the rest of
+    this docstring describes Stable Audio Open.
 
     The steps are diffusers' ``StableAudioPipeline.__call__`` (same prompt and duration encoding, scheduler and
     guidance: with ``window="full"`` and no chunking the audio equals the pipeline's), with three changes for
@@ -142,6 +171,8 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
             components a stage needs on the run device (low-VRAM modes); ``None``: they already are.
         transformer: a stand-in for ``pipe.transformer`` with the same call (e.g. its ``torch.compile`` form).
         split_cfg: run the guided and unguided halves one after the other (low-VRAM: half the activations).
+        reference, strength, regenerate: Stable Audio 3 only: vary ``reference`` (``strength`` < 1) or inpaint
+            the ``regenerate`` regions of it (see :func:`sa3.generate`).
 
     Returns:
         ``(waveform, sample_rate)``: ``waveform`` is ``float32 [variations, channels, int(seconds * rate)]`` on
@@ -153,8 +184,27 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
     from diffusers.models.embeddings import get_1d_rotary_pos_embed
     from diffusers.utils.torch_utils import randn_tensor
 
+    from . import sa3
+
     check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations,
                    max_seconds=max_seconds_of(pipe))
+    steps, cfg = resolve_defaults(pipe, steps, cfg)
+    if sa3.is_sa3(pipe):
+        if initial_audio is not None:
+            raise ValueError(f"{NODE}: initial audio is a Stable Audio Open option; with Stable Audio 3 pass it as "
+                             "a reference (variation or inpainting).")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*was truncated because.*")
+            waveform = sa3.generate(
+                pipe, fit_prompt(pipe, prompt), negative_prompt=fit_prompt(pipe, negative_prompt) if cfg > 1 else None,
+                seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations, on_step=on_step,
+                stage=stage, transformer=transformer, split_cfg=split_cfg,
+                decode_chunk_frames=decode_chunk_frames or sa3.CHUNK_FRAMES, reference=reference,
+                strength=strength, regenerate=regenerate)
+        return _finite(waveform), sample_rate_of(pipe)
+    if reference is not None:
+        raise ValueError(f"{NODE}: audio variation and inpainting need a Stable Audio 3 model; this is "
+                         f"{type(pipe).__name__}. Load a Stable Audio 3 folder in Load Stable Audio Model.")
     stage = stage or (lambda name: contextlib.nullcontext())
     prompt = fit_prompt(pipe, prompt)
     negative = fit_prompt(pipe, negative_prompt) if negative_prompt and negative_prompt.strip() and cfg > 1 else None
@@ -220,11 +270,16 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
         with stage("decode"):
             vae_param = next(pipe.vae.parameters())
             audio = decode_latents(pipe.vae, latents.to(vae_param.device, vae_param.dtype), decode_chunk_frames)
-    waveform = audio[:, :, : int(seconds * rate)].detach().float().cpu().contiguous()
+    return _finite(audio[:, :, : int(seconds * rate)].detach().float().cpu().contiguous()), rate
+
+
+def _finite(waveform: "torch.Tensor") -> "torch.Tensor":
+    import torch
+
     if not torch.isfinite(waveform).all():
         raise ValueError(f"{NODE}: the model produced non-finite audio (NaN/inf) in this precision. "
                          'Load the model with "dtype" fp32 or bf16 and run again.')
-    return waveform, rate
+    return waveform
 
 
 def _encode_initial_audio(pipe, initial_audio, frames: int, variations: int, generator, latents):

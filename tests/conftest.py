@@ -38,6 +38,20 @@ def _load_pack():
 pack = _load_pack()
 
 
+def _has_sa3() -> bool:
+    try:
+        import diffusers
+    except ImportError:
+        return False
+    return hasattr(diffusers, "StableAudio3Pipeline")
+
+
+HAS_SA3 = _has_sa3()
+needs_sa3 = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no StableAudio3Pipeline (0.42+)")
+# the two model families the sampling nodes are tested on
+FAMILIES = ["open", pytest.param("sa3", marks=needs_sa3)]
+
+
 def pack_module(name: str):
     """A submodule of the pack under test, e.g. ``pack_module("wav")``."""
     return importlib.import_module(f"{PACK_NAME}.nodes.{name}")
@@ -53,6 +67,9 @@ def comfy_models(tmp_path_factory):
     base = tmp_path_factory.mktemp("comfy_base")
     demo = pack_module("demo_models")
     blip, sa = demo.build_demo_models(str(base / "models"))
+    sa3 = None
+    if HAS_SA3:  # diffusers 0.42+: a tiny Stable Audio 3 beside the Open one, so node tests run on both families
+        sa3 = demo.build_tiny_stable_audio3(str(base / "models" / "diffusers" / demo.STABLE_AUDIO3_NAME))
     if hasattr(folder_paths, "set_base"):
         folder_paths.set_base(str(base))
     else:  # the real ComfyUI
@@ -60,7 +77,8 @@ def comfy_models(tmp_path_factory):
         folder_paths.add_model_folder_path("blip", str(base / "models" / "blip"), is_default=True)
         folder_paths.set_output_directory(str(base / "output"))
     return {"base": base, "blip": blip, "stable_audio": sa, "blip_name": demo.BLIP_NAME,
-            "stable_audio_name": demo.STABLE_AUDIO_NAME}
+            "stable_audio_name": demo.STABLE_AUDIO_NAME, "stable_audio3": sa3,
+            "stable_audio3_name": demo.STABLE_AUDIO3_NAME if sa3 else None}
 
 
 @pytest.fixture

@@ -29,6 +29,10 @@ API = {
     "AmbientSpectrogram": ("Audio Spectrogram", ["audio", "width", "height"], ["IMAGE"]),
     "AmbientLayeredPromptBuilder": ("Build Layered Ambient Prompts", ["caption", "preset", "extra", "sources"],
                                     ["STRING"] * 5),
+    # the best take
+    "AmbientClapLoader": ("Load CLAP Model", ["model", "dtype"], ["CLAP_MODEL"]),
+    "AmbientRankTakes": ("Rank Takes (CLAP)", ["audio", "clap_model", "prompt", "output", "caption",
+                                               "caption_weight"], ["AUDIO", "STRING", "FLOAT"]),
 }
 
 
@@ -59,9 +63,12 @@ def test_every_input_and_output_has_a_tooltip_and_the_node_a_description(node_id
         assert all(len(t) > 10 for t in cls.OUTPUT_TOOLTIPS)
 
 
-def test_sampler_defaults_match_stable_audio_open():
+def test_sampler_defaults_follow_the_model():
     req = pack.NODE_CLASS_MAPPINGS["AmbientStableAudioSampler"].INPUT_TYPES()["required"]
-    assert req["steps"][1]["default"] == 100 and req["cfg"][1]["default"] == 7.0
+    # 0 = the model's own (Open 1.0: 100 steps, cfg 7; distilled Stable Audio 3: 8 steps, no guidance)
+    assert req["steps"][1]["default"] == 0 and req["cfg"][1]["default"] == 0.0
+    assert "100 for Stable Audio Open" in req["steps"][1]["tooltip"] and "8 for" in req["steps"][1]["tooltip"]
+    assert "7 for Stable Audio Open" in req["cfg"][1]["tooltip"]
     assert req["seed"][1]["max"] == 2**64 - 1 and req["seed"][1]["control_after_generate"] is True
 
 

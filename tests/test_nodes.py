@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import pack, pack_module
+from conftest import FAMILIES, pack, pack_module
 
 N = pack.NODE_CLASS_MAPPINGS
 mm = pytest.importorskip("comfy.model_management")
@@ -16,10 +16,12 @@ def _run(node_id, **kwargs):
     return getattr(cls(), cls.FUNCTION)(**kwargs)
 
 
-@pytest.fixture
-def loaded(comfy_models):
+@pytest.fixture(params=FAMILIES)
+def loaded(request, comfy_models):
+    """BLIP and a Stable Audio model of each family (Open 1.0 and Stable Audio 3): the tests run on both."""
     (blip,) = _run("AmbientBlipLoader", model=comfy_models["blip_name"], dtype="auto")
-    (sa,) = _run("AmbientStableAudioLoader", model=comfy_models["stable_audio_name"], dtype="auto")
+    name = comfy_models["stable_audio_name" if request.param == "open" else "stable_audio3_name"]
+    (sa,) = _run("AmbientStableAudioLoader", model=name, dtype="auto")
     return blip, sa
 
 
@@ -36,7 +38,9 @@ def _sample(sa, prompt="waves breaking, distant gulls", **kw):
 
 def test_loaders_list_the_user_folders(comfy_models):
     assert N["AmbientBlipLoader"].INPUT_TYPES()["required"]["model"][0] == [comfy_models["blip_name"]]
-    assert N["AmbientStableAudioLoader"].INPUT_TYPES()["required"]["model"][0] == [comfy_models["stable_audio_name"]]
+    names = [comfy_models["stable_audio_name"]] + ([comfy_models["stable_audio3_name"]]
+                                                   if comfy_models["stable_audio3"] else [])
+    assert N["AmbientStableAudioLoader"].INPUT_TYPES()["required"]["model"][0] == sorted(names)
 
 
 def test_loader_validation_says_where_to_put_the_model(comfy_models):
@@ -120,13 +124,17 @@ def test_cancel_during_caption(loaded, interrupt_after):
 
 def test_too_long_names_the_maximum(loaded):
     _, sa = loaded
+    sa3 = sa.family == "StableAudio3Pipeline"  # the tiny SA3 has the Small geometry: 120 s, as published
     with pytest.raises(ValueError) as e:
-        _sample(sa, seconds=3.0)
-    assert str(e.value) == ('Stable Audio Sampler: "seconds" is 3 but this model makes at most 2.23 s in one pass. '
-                            'Set "seconds" to 2.22 or less.')
+        _sample(sa, seconds=121.0 if sa3 else 3.0)
+    assert str(e.value) == (
+        'Stable Audio Sampler: "seconds" is 121 but this model makes at most 120.00 s in one pass. '
+        'Set "seconds" to 120 or less.' if sa3 else
+        'Stable Audio Sampler: "seconds" is 3 but this model makes at most 2.23 s in one pass. '
+        'Set "seconds" to 2.22 or less.')
 
 
-@pytest.mark.parametrize("field,value,needle", [("seconds", 0.0, '"seconds" is 0.0'), ("steps", 0, '"steps" is 0'),
+@pytest.mark.parametrize("field,value,needle", [("seconds", 0.0, '"seconds" is 0.0'), ("steps", -1, '"steps" is -1'),
                                                 ("cfg", -1.0, '"cfg" is -1.0'), ("seed", -1, '"seed" is -1'),
                                                 ("variations", 0, '"variations" is 0'),
                                                 ("seconds", float("nan"), '"seconds" is nan')])

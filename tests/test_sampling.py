@@ -80,7 +80,7 @@ def test_memory_modes_place_parts_per_stage_and_release(sa, memory):
     if memory == "fast":
         assert plan.moves[-1][1] == "cpu:0" or plan.moves[-1] == (("text_encoder",), "cpu")  # stays resident
     else:
-        assert plan.moves[-1] == (models._SA_PARTS, "cpu")  # everything back on the offload device
+        assert plan.moves[-1] == (models.sa_parts(pipe), "cpu")  # everything back on the offload device
 
 
 def test_out_of_memory_becomes_a_clear_message_and_releases_the_model(sa):
@@ -95,7 +95,7 @@ def test_out_of_memory_becomes_a_clear_message_and_releases_the_model(sa):
         with models.stable_audio_session(handle, plan, "fast") as (p, stage):
             soundscape.generate_soundscape(p, "rain", seconds=2.0, steps=3, seed=0, stage=stage, on_step=oom)
     assert str(err.value).startswith('Stable Audio Sampler: the GPU ran out of memory. Set "memory" to low-vram')
-    assert plan.moves[-1] == (models._SA_PARTS, "cpu")
+    assert plan.moves[-1] == (models.sa_parts(pipe), "cpu")
     # and the next run works
     with models.stable_audio_session(handle, plan, "balanced") as (p, stage):
         w, _ = soundscape.generate_soundscape(p, "rain", seconds=1.0, steps=2, seed=0, stage=stage)
