@@ -4,8 +4,9 @@ Node ids are permanent (saved workflows store them); ``tests/test_api.py`` holds
 """
 from .comfy_craft import NODE_CLASSES as _CRAFT
 from .comfy_nodes import NODE_CLASSES as _CORE
+from .comfy_rank import NODE_CLASSES as _RANK
 
-_ALL = {**_CORE, **_CRAFT}
+_ALL = {**_CORE, **_CRAFT, **_RANK}
 NODE_CLASS_MAPPINGS = {node_id: cls for node_id, (cls, _) in _ALL.items()}
 NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, (_, name) in _ALL.items()}
 

@@ -10,23 +10,24 @@ import os
 from collections.abc import Callable
 
 BLIP_FOLDER = "blip"          # pack-registered model folder type: ComfyUI/models/blip/
+CLAP_FOLDER = "clap"          # pack-registered model folder type: ComfyUI/models/clap/
 DIFFUSERS_FOLDER = "diffusers"  # ComfyUI's own folder type for diffusers pipelines: ComfyUI/models/diffusers/
 
 
-def _register_blip_folder() -> None:
+def _register_pack_folder(folder_type: str) -> None:
     import folder_paths
 
-    default = os.path.join(folder_paths.models_dir, BLIP_FOLDER)
-    if BLIP_FOLDER not in folder_paths.folder_names_and_paths or default not in folder_paths.get_folder_paths(BLIP_FOLDER):
-        folder_paths.add_model_folder_path(BLIP_FOLDER, default)
+    default = os.path.join(folder_paths.models_dir, folder_type)
+    if folder_type not in folder_paths.folder_names_and_paths or default not in folder_paths.get_folder_paths(folder_type):
+        folder_paths.add_model_folder_path(folder_type, default)
 
 
 def model_roots(folder_type: str) -> list[str]:
     """The folders ComfyUI searches for ``folder_type`` (``models/<type>`` plus extra_model_paths.yaml entries)."""
     import folder_paths
 
-    if folder_type == BLIP_FOLDER:
-        _register_blip_folder()
+    if folder_type in (BLIP_FOLDER, CLAP_FOLDER):
+        _register_pack_folder(folder_type)
     try:
         return folder_paths.get_folder_paths(folder_type)
     except KeyError:
@@ -65,7 +66,8 @@ def check_interrupt() -> None:
 
 
 def device_plan(kind: str):
-    """Where a model of ``kind`` ("blip" or "stable_audio") runs and rests, from ComfyUI's model management."""
+    """Where a model of ``kind`` ("blip", "clap" or "stable_audio") runs and rests, from ComfyUI's model
+    management."""
     import comfy.model_management as mm
 
     from .models import DevicePlan
