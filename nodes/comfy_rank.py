@@ -67,8 +67,8 @@ class AmbientRankTakes:
         "connect to Save WAV or any audio node.",
         "A table, one line per take best first: rank, take number (1 = the first clip of the batch), score and, "
         "with a caption, the prompt and caption similarities. Show it with a text display node.",
-        "The best take's score: CLAP cosine similarity, -1..1 (real models give about 0.1-0.6 for matching audio); "
-        "compare takes of one prompt, not different prompts.",
+        "The best take's score: CLAP cosine similarity with the text, -1..1, higher = closer. Compare takes of one "
+        "prompt: absolute values differ between CLAP models and prompts.",
     )
     FUNCTION = "execute"
 
