@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
                                            max_new_tokens=args.max_tokens, num_beams=args.beams,
                                            on_step=_progress("caption", args.quiet))
         with models.stable_audio_session(sa, plan, args.memory) as (pipe, stage):
-            craft = {"stage": stage, "decode_chunk_frames": models.decode_chunk_frames(plan, args.memory)}
+            craft = {"stage": stage, "decode_chunk_frames": models.decode_chunk_frames(plan, args.memory, pipe)}
             seconds = args.seconds if args.seconds is not None else min(10.0, int(max_seconds_of(pipe) * 100) / 100)
             for path, caption in zip(images, captions):
                 prompt, negative = build_prompt(caption, args.preset, args.extra)

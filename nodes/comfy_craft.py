@@ -188,7 +188,7 @@ class AmbientExtend:
                                                segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
                                                steps=steps, cfg=cfg, seed=seed, tail_conditioning=tail_conditioning,
                                                on_step=comfy_glue.progress(steps), stage=stage,
-                                               decode_chunk_frames=models.decode_chunk_frames(plan, "balanced"))
+                                               decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
         return (_out(waveform, rate),)
 
 

@@ -216,7 +216,7 @@ class AmbientStableAudioSampler:
             waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative_prompt, seconds=seconds,
                                                  steps=steps, cfg=cfg, seed=seed, variations=variations,
                                                  on_step=comfy_glue.progress(steps), stage=stage,
-                                                 decode_chunk_frames=models.decode_chunk_frames(plan, memory),
+                                                 decode_chunk_frames=models.decode_chunk_frames(plan, memory, pipe),
                                                  transformer=transformer, split_cfg=models.SPLIT_CFG[memory])
         meta = {"prompt": prompt, "negative_prompt": negative_prompt, "seed": seed, "steps": steps, "cfg": cfg,
                 "seconds": seconds, "model": model.name}

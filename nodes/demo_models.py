@@ -186,7 +186,8 @@ SA3_SIZES = {
     "sa3-medium": dict(text=dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
                                  num_key_value_heads=12, head_dim=64, query_pre_attn_scalar=64, sliding_window=4096),
                        vocab=256000,
-                       vae=dict(encoder_channels=256, encoder_transformer_depths=[12]),
+                       vae=dict(encoder_channels=256, encoder_transformer_depths=[12],
+                                decoder_sinusoidal_blocks=[8]),
                        dit=dict(),
                        duration=dict(output_dim=768, fourier_dim=256)),
 }

@@ -119,10 +119,12 @@ def standalone_plan() -> DevicePlan:
 # ------------------------------------------------------------------------------------- Stable Audio memory modes
 MEMORY_MODES = ("balanced", "fast", "low-vram")
 MEMORY_HELP = (
-    "balanced: the model moves to the GPU for the run and back after, VRAM free between runs (peak 2.8 GB for "
-    "47 s in fp16, measured on an H200). fast: it stays on the GPU between runs, no transfer (about 0.5 s less per "
-    "run); ComfyUI still evicts it when another model needs room; required by compile. low-vram: one part at a time "
-    "and the two guidance passes one after the other: peak 2.3 GB, about 50% slower, for 6-8 GB cards."
+    "balanced: the model moves to the GPU for the run and back after, VRAM free between runs (peak: Open 1.0 47 s "
+    "2.8 GB, Stable Audio 3 Medium 380 s 4.9 GiB, fp16). fast: it stays on the GPU between runs, no transfer "
+    "(SA3 Medium: 120 s in 0.65 s, 380 s in 1.36 s on an H100; Open 1.0 about 0.5 s less per run); ComfyUI still "
+    "evicts it when another model needs room; required by compile. low-vram: one part at a time (and the two "
+    "guidance passes one after the other): peak 2.3 GB for Open 1.0, 3.0 GiB for SA3 Medium 380 s, about 1 s "
+    "slower, for 4-12 GB cards."
 )
 # the parts of both families (Open 1.0 has a projection model, Stable Audio 3 a duration embedder)
 _SA_PARTS = ("text_encoder", "projection_model", "duration_embedder", "transformer", "vae")
@@ -131,14 +133,21 @@ _STAGE_NEEDS = {"encode": ("text_encoder", "projection_model", "duration_embedde
                 "encode_audio": ("vae",), "decode": ("vae",)}
 # what stays on the run device for the whole run (the rest visits for its stage)
 _HELD = ("projection_model", "duration_embedder", "transformer", "vae")
-_MODE_HELD = {"fast": _HELD, "balanced": _HELD, "low-vram": ()}
+_MODE_HELD = {"fast": ("text_encoder",) + _HELD, "balanced": _HELD, "low-vram": ()}
 DECODE_CHUNK_FRAMES = {"fast": 128, "balanced": 96, "low-vram": 96}
+# Stable Audio 3's SAME decoder: 256-latent chunks decode 380 s in 0.65 s at 5.2 GiB peak (H100, fp16, weights
+# included), 128 in 0.89 s at 5.1 GiB (benchmarks/gpu_sa3.py); low-vram keeps the smaller chunk
+SA3_DECODE_CHUNK_FRAMES = {"fast": 256, "balanced": 256, "low-vram": 128}
 SPLIT_CFG = {"fast": False, "balanced": False, "low-vram": True}  # guidance halves one after the other
 
 
-def decode_chunk_frames(plan: DevicePlan, memory: str) -> int:
-    """VAE decode chunk for ``memory`` mode on ``plan``'s device: chunked on a GPU (peak VRAM flat in length),
-    whole on the CPU (RAM is plentiful there and whole decoding is about twice as fast)."""
+def decode_chunk_frames(plan: DevicePlan, memory: str, pipe=None) -> int:
+    """VAE decode chunk for ``memory`` mode on ``plan``'s device. Stable Audio Open: chunked on a GPU (peak VRAM
+    flat in length), whole on the CPU (RAM is plentiful there and whole decoding is about twice as fast). Stable
+    Audio 3 (``pipe`` given): always chunked, as its SAME decoder's dense attention mask grows with the square of
+    the length (tens of GiB for 380 s in one piece)."""
+    if pipe is not None and hasattr(pipe, "duration_embedder"):
+        return SA3_DECODE_CHUNK_FRAMES[memory]
     return DECODE_CHUNK_FRAMES[memory] if plan.load_device != "cpu" else 0
 
 

@@ -199,7 +199,7 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
                 pipe, fit_prompt(pipe, prompt), negative_prompt=fit_prompt(pipe, negative_prompt) if cfg > 1 else None,
                 seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations, on_step=on_step,
                 stage=stage, transformer=transformer, split_cfg=split_cfg,
-                decode_chunk_frames=decode_chunk_frames or sa3.CHUNK_FRAMES, reference=reference,
+                decode_chunk_frames=max(decode_chunk_frames, sa3.CHUNK_FRAMES), reference=reference,
                 strength=strength, regenerate=regenerate)
         return _finite(waveform), sample_rate_of(pipe)
     if reference is not None:
