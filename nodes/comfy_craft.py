@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from . import comfy_glue, models
+from .extend import METHODS as EXTEND_METHODS
 from .prompt import DEFAULT_PRESET, PRESET_NAMES
 from .wav import LOOP_KEY, META_KEY
 
@@ -141,8 +142,10 @@ class AmbientLoudness:
 
 class AmbientExtend:
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Make a soundscape of any length (minutes to an hour) with a Stable Audio model: segments with "
-                   "their own seeds, joined by equal-power cross-fades, one progress bar for all.")
+    DESCRIPTION = ("Make a soundscape of any length (minutes to an hour) with a Stable Audio model, one progress bar "
+                   "for all segments. Stable Audio 3 continues each segment from the last seconds of the one before "
+                   "(inpainting), so the texture carries on; Stable Audio Open joins independent segments with "
+                   "equal-power cross-fades.")
     RETURN_TYPES = ("AUDIO",)
     RETURN_NAMES = ("audio",)
     OUTPUT_TOOLTIPS = ("The whole soundscape as one clip (21 MB of memory per stereo minute).",)
@@ -163,31 +166,44 @@ class AmbientExtend:
                                              "one segment's sampling per segment."}),
             "segment_seconds": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 380.0, "step": 0.5,
                                           "tooltip": "Length of each generated segment; 0 = the model's maximum "
-                                                     "(47 s for Stable Audio Open), the fewest joints."}),
+                                                     "(Stable Audio Open 47.55 s, Stable Audio 3 Medium 380 s), the "
+                                                     "fewest joints."}),
             "overlap_seconds": ("FLOAT", {"default": 3.0, "min": 0.1, "max": 60.0, "step": 0.1,
-                                          "tooltip": "Cross-fade between segments, in seconds (at most half a "
-                                                     "segment)."}),
-            "steps": ("INT", {"default": 100, "min": 1, "max": 1000,
-                              "tooltip": "Sampling steps per segment (Stable Audio Open: 100)."}),
-            "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 25.0, "step": 0.1,
-                              "tooltip": "Prompt guidance (Stable Audio Open: 7; 1 or less = off)."}),
+                                          "tooltip": "Cross-fade at each joint, in seconds (at most half a segment). "
+                                                     "continue: the fade from the previous segment's tail into the "
+                                                     "model's continuation of it (at most 10 s)."}),
+            "steps": ("INT", {"default": 0, "min": 0, "max": 1000,
+                              "tooltip": "Sampling steps per segment; 0 = the model's own (Stable Audio Open 100, "
+                                         "Stable Audio 3 8)."}),
+            "cfg": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 25.0, "step": 0.1,
+                              "tooltip": "Prompt guidance; 0 = the model's own (Stable Audio Open 7, distilled "
+                                         "Stable Audio 3 1 = off); 1 or less turns it off."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
                              "tooltip": "Segment k uses seed + k: the same seed gives the same soundscape."}),
             "tail_conditioning": ("BOOLEAN", {"default": False, "tooltip": "Start each segment from the previous "
                                               "segment's tail (diffusers' initial audio). With Stable Audio Open "
-                                              "the effect is subtle: the sampler adds full-strength noise on top."}),
+                                              "the effect is subtle: the sampler adds full-strength noise on top. "
+                                              "Crossfade method only."}),
+        }, "optional": {
+            "method": (list(EXTEND_METHODS), {"default": "auto", "tooltip": "How segments join. auto: continue "
+                                              "with Stable Audio 3, crossfade with Stable Audio Open. continue "
+                                              "(Stable Audio 3): each segment is inpainted after the last 10 s of "
+                                              "the one before, which the model hears, so the sound carries on. "
+                                              "crossfade: independent segments, equal-power cross-fades."}),
         }}
 
     def execute(self, model, prompt, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg, seed,
-                tail_conditioning):
+                tail_conditioning, method="auto"):
         from .extend import extend_soundscape
+        from .soundscape import resolve_defaults
 
         plan = comfy_glue.device_plan(models.STABLE_AUDIO)
         with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
+            steps, cfg = resolve_defaults(pipe, steps, cfg)
             waveform, rate = extend_soundscape(pipe, prompt, negative_prompt=negative_prompt, minutes=minutes,
                                                segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
                                                steps=steps, cfg=cfg, seed=seed, tail_conditioning=tail_conditioning,
-                                               on_step=comfy_glue.progress(steps), stage=stage,
+                                               on_step=comfy_glue.progress(steps), stage=stage, method=method,
                                                decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
         return (_out(waveform, rate),)
 

@@ -1,5 +1,9 @@
-"""Soundscapes of any length from a Stable Audio model: successive segments, each with its own seed, joined by
-cross-fades as they come (plain functions, no ComfyUI).
+"""Soundscapes of any length from a Stable Audio model: successive segments, each with its own seed, joined as
+they come (plain functions, no ComfyUI).
+
+Two ways to join (``method``): "continue" (Stable Audio 3): each segment is inpainted after the tail of the
+previous one, which the model hears as context, so the texture carries on across the joint; "crossfade" (any
+model, the only way for Stable Audio Open): independent segments joined by equal-power cross-fades.
 
 Memory: one segment at a time is on the model's device; finished audio is written into one pre-allocated CPU
 buffer of the final size (``float32``, 21 MB per stereo minute at 44.1 kHz), so peak memory is that buffer plus
@@ -19,6 +23,31 @@ log = logging.getLogger(__name__)
 
 NODE = "Extend Soundscape"
 MAX_MINUTES = 60.0
+METHODS = ("auto", "continue", "crossfade")
+CONTEXT_SECONDS = 10.0  # how much of the previous segment a continued segment hears (at most half a segment)
+
+
+def can_continue(pipe) -> bool:
+    """True when the model can inpaint: a Stable Audio 3 DiT with its local (inpainting) conditioning."""
+    from .sa3 import is_sa3
+
+    if not is_sa3(pipe):
+        return False
+    return int(pipe.transformer.config.get("local_add_cond_dim", 0) or 0) == int(pipe.vae.config.latent_dim) + 1
+
+
+def resolve_method(pipe, method: str) -> str:
+    """"auto" -> "continue" where the model can inpaint, else "crossfade"; "continue" on a model that cannot is
+    refused with what to do."""
+    if method not in METHODS:
+        raise ValueError(f'{NODE}: "method" is {method!r} but must be one of {", ".join(METHODS)}. Pick one.')
+    if method == "auto":
+        return "continue" if can_continue(pipe) else "crossfade"
+    if method == "continue" and not can_continue(pipe):
+        raise ValueError(f'{NODE}: "method" is continue, which needs a Stable Audio 3 model (it inpaints each '
+                         f'segment after the last); this is {type(pipe).__name__}. Set "method" to auto or '
+                         "crossfade, or load a Stable Audio 3 model.")
+    return method
 
 
 def segment_seed(seed: int, index: int) -> int:
@@ -50,16 +79,16 @@ def check_extend_settings(*, minutes: float, segment_seconds: float, overlap_sec
 
 
 def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: float = 5.0,
-                    segment_seconds: float = 0.0, overlap_seconds: float = 2.0, steps: int = 100, cfg: float = 7.0,
+                    segment_seconds: float = 0.0, overlap_seconds: float = 2.0, steps: int = 0, cfg: float = 0.0,
                     seed: int = 0, tail_conditioning: bool = False,
                     on_step: Callable[[int, int], None] | None = None, stage=None,
-                    decode_chunk_frames: int = 0) -> Iterator["torch.Tensor"]:
+                    decode_chunk_frames: int = 0, method: str = "auto") -> Iterator["torch.Tensor"]:
     """Yield the soundscape in finished pieces ``float32 [C, n]`` (CPU), in order, exactly
     ``int(minutes * 60 * rate)`` samples in all.
 
     Args:
         pipe: a loaded Stable Audio pipeline on its run device.
-        prompt, negative_prompt, steps, cfg: as for one clip.
+        prompt, negative_prompt, steps, cfg: as for one clip (0 = the model's own).
         minutes: total length.
         segment_seconds: length of each generated segment (0 = the model's maximum).
         overlap_seconds: cross-fade between segments (equal-power, or correlation-adaptive where the two sides are
@@ -70,13 +99,32 @@ def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: fl
             the effect is subtle).
         on_step: ``on_step(done, total)`` over all segments' steps (one progress bar); raising stops (Cancel).
         stage, decode_chunk_frames: as for :func:`soundscape.generate_soundscape` (memory modes).
+        method: "continue" (Stable Audio 3: segment k >= 1 is inpainted after the last ``CONTEXT_SECONDS`` of
+            segment k - 1, then cross-faded over ``overlap_seconds`` from the old tail into its regenerated
+            version, which the model made to match), "crossfade" (independent segments), "auto" (continue where
+            the model can).
     """
-    from .loop import cross_fade
-    from .soundscape import generate_soundscape, max_seconds_of, sample_rate_of
+    from .soundscape import max_seconds_of, resolve_defaults
 
     max_seconds = max_seconds_of(pipe)
     check_extend_settings(minutes=minutes, segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
                           max_seconds=max_seconds)
+    steps, cfg = resolve_defaults(pipe, steps, cfg)
+    kwargs = dict(negative_prompt=negative_prompt, minutes=minutes, segment_seconds=segment_seconds,
+                  overlap_seconds=overlap_seconds, steps=steps, cfg=cfg, seed=seed, on_step=on_step, stage=stage,
+                  decode_chunk_frames=decode_chunk_frames)
+    if resolve_method(pipe, method) == "continue":
+        yield from _iter_continued(pipe, prompt, **kwargs)
+    else:
+        yield from _iter_crossfaded(pipe, prompt, tail_conditioning=tail_conditioning, **kwargs)
+
+
+def _iter_crossfaded(pipe, prompt: str, *, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg,
+                     seed, tail_conditioning, on_step, stage, decode_chunk_frames) -> Iterator["torch.Tensor"]:
+    from .loop import cross_fade
+    from .soundscape import generate_soundscape, max_seconds_of, sample_rate_of
+
+    max_seconds = max_seconds_of(pipe)
     rate = sample_rate_of(pipe)
     seg_seconds = segment_seconds or math.floor(max_seconds * 100) / 100
     total = int(minutes * 60 * rate)
@@ -112,6 +160,61 @@ def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: fl
         if emitted >= total:
             return
     if emitted < total:  # cannot happen with plan_segments; keep the length promise explicit
+        raise RuntimeError(f"{NODE}: produced {emitted} of {total} samples")
+
+
+def _iter_continued(pipe, prompt: str, *, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg,
+                    seed, on_step, stage, decode_chunk_frames) -> Iterator["torch.Tensor"]:
+    """Segments continued by inpainting (Stable Audio 3): see :func:`iter_soundscape`."""
+    import torch
+
+    from .loop import cross_fade
+    from .sa3 import hop_of
+    from .soundscape import generate_soundscape, max_seconds_of, sample_rate_of
+
+    max_seconds = max_seconds_of(pipe)
+    rate = sample_rate_of(pipe)
+    hop = hop_of(pipe.vae)
+    seg_seconds = segment_seconds or math.floor(max_seconds * 100) / 100
+    total = int(minutes * 60 * rate)
+    seg = int(seg_seconds * rate)
+    # the context is whole latent frames, so the kept part of the mask ends exactly where the audio does
+    context = max(1, int(min(CONTEXT_SECONDS, seg_seconds / 2) * rate) // hop) * hop
+    fade = min(int(round(overlap_seconds * rate)), context)
+    new_per_segment = seg - context
+    count = 1 if total <= seg else 1 + math.ceil((total - seg) / new_per_segment)
+    log.info("%s: %d segments of %.2f s, each continuing the last %.2f s of the one before (%.2f s fade)", NODE,
+             count, seg_seconds, context / rate, fade / rate)
+    emitted = 0
+    held = None  # the last `context` samples of the previous segment, not yet emitted
+    for k in range(count):
+        def segment_step(done: int, _total: int, k=k) -> None:
+            if on_step is not None:
+                on_step(k * steps + done, count * steps)
+
+        common = dict(negative_prompt=negative_prompt, seconds=seg_seconds, steps=steps, cfg=cfg,
+                      seed=segment_seed(seed, k), on_step=segment_step, stage=stage,
+                      decode_chunk_frames=decode_chunk_frames)
+        if held is None:
+            waveform, _ = generate_soundscape(pipe, prompt, **common)
+            clip = waveform[0]
+        else:
+            waveform, _ = generate_soundscape(pipe, prompt, reference=held.unsqueeze(0),
+                                              regenerate=[(context / rate, 1e9)], **common)
+            clip = waveform[0].clone()
+            # the held context is emitted as it was, up to its last `fade` samples, which cross-fade into the
+            # model's version of them: from there on the audio is the continuation
+            clip[:, context - fade: context], _ = cross_fade(held[:, context - fade:], clip[:, context - fade: context])
+            clip = torch.cat([held[:, : context - fade], clip[:, context - fade:]], dim=-1)
+        last = k == count - 1 or emitted + clip.shape[-1] >= total
+        body = clip if last else clip[:, : clip.shape[-1] - context]
+        held = None if last else clip[:, clip.shape[-1] - context:]
+        piece = body[:, : total - emitted]
+        emitted += piece.shape[-1]
+        yield piece
+        if emitted >= total:
+            return
+    if emitted < total:
         raise RuntimeError(f"{NODE}: produced {emitted} of {total} samples")
 
 

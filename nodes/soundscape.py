@@ -134,8 +134,8 @@ def decode_latents(vae, latents: "torch.Tensor", chunk_frames: int = 0, overlap_
     return decode(vae, latents, chunk_frames, overlap_frames)
 
 
-def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds: float = 10.0, steps: int = 100,
-                        cfg: float = 7.0, seed: int = 0, variations: int = 1,
+def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds: float = 10.0, steps: int = 0,
+                        cfg: float = 0.0, seed: int = 0, variations: int = 1,
                         on_step: Callable[[int, int], None] | None = None,
                         initial_audio: "torch.Tensor | None" = None, window: str = "trimmed",
                         decode_chunk_frames: int = 0, stage=None, transformer=None,
@@ -158,8 +158,8 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
         prompt: what to hear.
         negative_prompt: what to avoid ("" = none); used only when ``cfg`` > 1.
         seconds: clip length, up to :func:`max_seconds_of`.
-        steps: sampling steps.
-        cfg: classifier-free guidance scale (1 = off).
+        steps: sampling steps (0 = the model's own: Open 1.0 100, distilled Stable Audio 3 8).
+        cfg: classifier-free guidance scale (1 = off; 0 = the model's own: Open 1.0 7, distilled SA3 1).
         seed: the same seed and inputs give the same audio.
         variations: clips from one prompt, each from its own noise.
         on_step: ``on_step(done, total)`` after each step; raising from it stops sampling (Cancel).

@@ -22,7 +22,8 @@ API = {
     "AmbientFade": ("Fade In / Out", ["audio", "fade_in_seconds", "fade_out_seconds", "curve"], ["AUDIO"]),
     "AmbientLoudness": ("Normalize Loudness", ["audio", "target", "custom_lufs", "ceiling_dbtp"], ["AUDIO"]),
     "AmbientExtend": ("Extend Soundscape", ["model", "prompt", "negative_prompt", "minutes", "segment_seconds",
-                                            "overlap_seconds", "steps", "cfg", "seed", "tail_conditioning"], ["AUDIO"]),
+                                            "overlap_seconds", "steps", "cfg", "seed", "tail_conditioning",
+                                            "method"], ["AUDIO"]),  # method: 0.3.0 (optional, appended)
     "AmbientMix": ("Mix Audio Layers", ["audio_1", "gain_db_1", "pan_1", "audio_2", "gain_db_2", "pan_2", "fit",
                                         "length", "audio_3", "gain_db_3", "pan_3", "audio_4", "gain_db_4", "pan_4"],
                    ["AUDIO"]),

@@ -95,3 +95,76 @@ def test_node_cancel_mid_extend_stops_and_moves_model_back(long_model, interrupt
     (audio,) = node.execute(handle, "rain", "", minutes=0.5, segment_seconds=0.0, overlap_seconds=2.0, steps=2,
                             cfg=7.0, seed=0, tail_conditioning=False)
     assert audio["waveform"].shape == (1, 2, 30 * 44100)
+
+
+# ------------------------------------------------------------------ Stable Audio 3: segments continued by inpainting
+@pytest.fixture(scope="module")
+def sa3_model(tmp_path_factory):
+    from conftest import HAS_SA3
+
+    if not HAS_SA3:
+        pytest.skip("this diffusers has no StableAudio3Pipeline (0.42+)")
+    demo = pack_module("demo_models")
+    root = tmp_path_factory.mktemp("extend_sa3") / "diffusers"
+    demo.build_tiny_stable_audio3(str(root / "sa3"))
+    handle = models.make_handle(models.STABLE_AUDIO, "sa3", [str(root)], "fp32", models.DevicePlan())
+    return handle, models.load(handle)
+
+
+def test_method_follows_the_model(long_model, sa3_model):
+    assert extend.resolve_method(long_model[1], "auto") == "crossfade"
+    assert extend.resolve_method(sa3_model[1], "auto") == "continue"
+    assert extend.resolve_method(sa3_model[1], "crossfade") == "crossfade"
+    with pytest.raises(ValueError, match='"method" is continue, which needs a Stable Audio 3 model'):
+        extend.resolve_method(long_model[1], "continue")
+    with pytest.raises(ValueError, match='"method" is \'glue\''):
+        extend.resolve_method(sa3_model[1], "glue")
+
+
+def test_continued_segments_hear_the_previous_tail(sa3_model):
+    _, pipe = sa3_model
+    rate, seg_s, fade_s = 44100, 20.0, 1.0
+    ticks = []
+    w, r = extend.extend_soundscape(pipe, "rain on a roof", minutes=1.0, segment_seconds=seg_s,
+                                    overlap_seconds=fade_s, seed=3, on_step=lambda d, t: ticks.append((d, t)))
+    assert r == rate and w.shape == (1, 2, 60 * rate) and torch.isfinite(w).all()
+    hop = 4096
+    context = int(10.0 * rate) // hop * hop  # 10 s of whole latent frames
+    count = 1 + math.ceil((60 * rate - int(seg_s * rate)) / (int(seg_s * rate) - context))
+    assert count == 5 and ticks[-1] == (count * 8, count * 8)  # the model's own 8 steps per segment
+    seg = int(seg_s * rate)
+    fade = int(fade_s * rate)
+    # up to the first fade, the output is segment 0 as the sampler makes it alone
+    first, _ = soundscape.generate_soundscape(pipe, "rain on a roof", seconds=seg_s, seed=3)
+    assert torch.equal(w[..., : seg - fade], first[..., : seg - fade])
+    # segment 1 was inpainted after segment 0's last 10 s: the same call, made here, gives the next stretch
+    held = first[0, :, seg - context:]
+    cont, _ = soundscape.generate_soundscape(pipe, "rain on a roof", seconds=seg_s, seed=4, reference=held[None],
+                                             regenerate=[(context / rate, 1e9)])
+    # segment 1 sits at seg - context (its first `context` samples are the held tail, faded into the model's
+    # version of it); its continuation runs until the next joint's fade
+    assert torch.equal(w[..., seg: 2 * seg - context - fade], cont[..., context: seg - fade])
+    # and the tail it heard matters: an independent segment with the same seed sounds different
+    alone, _ = soundscape.generate_soundscape(pipe, "rain on a roof", seconds=seg_s, seed=4)
+    assert not torch.allclose(cont[..., context:], alone[..., context:], atol=1e-3)
+    again, _ = extend.extend_soundscape(pipe, "rain on a roof", minutes=1.0, segment_seconds=seg_s,
+                                        overlap_seconds=fade_s, seed=3)
+    assert torch.equal(w, again)
+    worst = 0.0  # each joint's fade (held tail -> the model's version of it) keeps the level of its surroundings
+    for k in range(count - 1):
+        start = seg - fade + k * (seg - context)
+        around = torch.cat([w[0, :, start - rate: start], w[0, :, start + fade: start + fade + rate]], dim=-1)
+        worst = max(worst, abs(_level_db(w[0, :, start: start + fade]) - _level_db(around)))
+    assert worst <= 1.0, f"a joint is {worst:.2f} dB off its surroundings"
+
+
+def test_extend_node_continues_with_sa3_and_crossfades_on_request(sa3_model, interrupt_after):
+    handle, _ = sa3_model
+    node = pack.NODE_CLASS_MAPPINGS["AmbientExtend"]()
+    ticks = interrupt_after(10**9)
+    (audio,) = node.execute(handle, "wind", "music", 0.5, 15.0, 1.0, 0, 0.0, 1, False)  # method: auto
+    assert audio["waveform"].shape == (1, 2, 30 * 44100)
+    assert ticks[-1] == (3 * 8, 3 * 8)  # 15 s segments, 7.5 s context: 3 segments of 8 steps
+    (xfade,) = node.execute(handle, "wind", "music", 0.5, 15.0, 1.0, 0, 0.0, 1, False, method="crossfade")
+    assert xfade["waveform"].shape == audio["waveform"].shape
+    assert not torch.equal(xfade["waveform"], audio["waveform"])
