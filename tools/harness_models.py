@@ -14,6 +14,8 @@ from pack_loader import load_pack_nodes
 # The folder names the example workflows use (what `hf download ... --local-dir` creates in the README).
 BLIP_NAME = "blip-image-captioning-large"
 STABLE_AUDIO_NAME = "stable-audio-open-1.0"
+STABLE_AUDIO3_NAME = "stable-audio-3-medium"  # what `python -m nodes.cli convert-sa3` writes in the README
+CLAP_NAME = "larger_clap_general"
 
 
 def main(target: str) -> None:
@@ -24,9 +26,16 @@ def main(target: str) -> None:
     models_dir = os.path.join(os.path.abspath(target), "models")
     # 960 latents x 2048 / 44100 Hz = 44.6 s: long enough for the workflows' settings
     build_demo_models(models_dir, blip_name=BLIP_NAME, stable_audio_name=STABLE_AUDIO_NAME, sample_size=960)
+    demo = importlib.import_module("ambient_nodes.demo_models")
+    import diffusers
+
+    if hasattr(diffusers, "StableAudio3Pipeline"):  # tiny, with the Medium family's autoencoder width (380 s)
+        demo.build_tiny_stable_audio3(os.path.join(models_dir, "diffusers", STABLE_AUDIO3_NAME), size="tiny-medium")
+    demo.build_tiny_clap(os.path.join(models_dir, "clap", CLAP_NAME))
     yaml_path = os.path.join(os.path.abspath(target), "extra_model_paths.yaml")
     with open(yaml_path, "w", encoding="utf-8") as f:
-        f.write(f"ambient_test_models:\n    base_path: {models_dir}\n    blip: blip/\n    diffusers: diffusers/\n")
+        f.write(f"ambient_test_models:\n    base_path: {models_dir}\n    blip: blip/\n    diffusers: diffusers/\n"
+                "    clap: clap/\n")
     print(yaml_path)
 
 
