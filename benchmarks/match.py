@@ -118,8 +118,9 @@ def main() -> None:
     ap.add_argument("--presets", nargs="*", help="preset names (default: all)")
     ap.add_argument("--variations", type=int, default=4, help="takes per prompt (default 4)")
     ap.add_argument("--seconds", type=float, help="clip length (default 10; tiny demo 2)")
-    ap.add_argument("--steps", type=int, help="sampling steps (default 100; tiny demo 8)")
-    ap.add_argument("--cfg", type=float, default=7.0)
+    ap.add_argument("--steps", type=int, help="sampling steps (default: the model's own, 100 for Open 1.0 and 8 for "
+                                              "Stable Audio 3; tiny demo 8)")
+    ap.add_argument("--cfg", type=float, default=0.0, help="guidance (default 0: the model's own)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     args = ap.parse_args()
@@ -131,7 +132,7 @@ def main() -> None:
 
     tiny = args.demo == "tiny"
     seconds = args.seconds or (2.0 if tiny else 10.0)
-    steps = args.steps or (8 if tiny else 100)
+    steps = args.steps or (8 if tiny else 0)
     if args.demo:
         root = tempfile.mkdtemp(prefix="match_demo_")
         blip_dir, sa_dir, clap_dir = build_demo(root, args.demo, m)
@@ -145,7 +146,8 @@ def main() -> None:
     presets = args.presets or list(prompt_mod.PRESET_NAMES)
     names = list(images)
     print(f"device {plan.load_device}, {len(names)} images x {len(presets)} presets x {args.variations} takes of "
-          f"{seconds:g} s, {steps} steps, cfg {args.cfg:g}, torch {torch.__version__}")
+          f"{seconds:g} s, {steps or 'the model default'} steps, cfg {args.cfg or 'the model default'}, "
+          f"torch {torch.__version__}")
 
     timing = {"caption": [], "sample": [], "score": []}
     h_blip = handle(m, models.BLIP, blip_dir, args.dtype, plan)
@@ -168,8 +170,8 @@ def main() -> None:
             t = time.perf_counter()
             waveform, rate = soundscape.generate_soundscape(
                 pipe, prompt, negative_prompt=negative, seconds=seconds, steps=steps, cfg=args.cfg, seed=args.seed,
-                variations=args.variations, stage=stage, decode_chunk_frames=models.decode_chunk_frames(plan,
-                                                                                                    "balanced"))
+                variations=args.variations, stage=stage,
+                decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
             sync()
             timing["sample"].append(time.perf_counter() - t)
             takes[key] = (waveform.cpu(), rate)
