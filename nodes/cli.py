@@ -63,8 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--extra", default="", help="sounds or words to add to the prompt")
     s = p.add_argument_group("sampling")
     s.add_argument("--seconds", type=float, help="clip length (default: 10 s, or the model's maximum if shorter)")
-    s.add_argument("--steps", type=int, default=100, help="sampling steps")
-    s.add_argument("--cfg", type=float, default=7.0, help="guidance scale (1 = off)")
+    s.add_argument("--steps", type=int, default=0,
+                   help="sampling steps (default 0: the model's own, 100 for Open 1.0, 8 for Stable Audio 3)")
+    s.add_argument("--cfg", type=float, default=0.0,
+                   help="guidance scale, 1 = off (default 0: the model's own, 7 for Open 1.0, 1 for Stable Audio 3)")
     s.add_argument("--seed", type=int, default=0, help="same seed + same inputs = same audio")
     s.add_argument("--variations", type=int, default=1, help="clips per image")
     d = p.add_argument_group("sound craft (applied in this order)")
