@@ -5,8 +5,9 @@ Node ids are permanent (saved workflows store them); ``tests/test_api.py`` holds
 from .comfy_craft import NODE_CLASSES as _CRAFT
 from .comfy_nodes import NODE_CLASSES as _CORE
 from .comfy_rank import NODE_CLASSES as _RANK
+from .comfy_sa3 import NODE_CLASSES as _SA3
 
-_ALL = {**_CORE, **_CRAFT, **_RANK}
+_ALL = {**_CORE, **_CRAFT, **_RANK, **_SA3}
 NODE_CLASS_MAPPINGS = {node_id: cls for node_id, (cls, _) in _ALL.items()}
 NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, (_, name) in _ALL.items()}
 

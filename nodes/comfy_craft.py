@@ -36,35 +36,103 @@ def _out(waveform, rate, loop: bool = False, meta: dict | None = None):
     return audio
 
 
+LOOP_METHODS = ("auto", "crossfade", "inpaint")
+
+
 class AmbientSeamlessLoop:
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Make a clip loop without a click or a level dip: its tail is cross-faded into its head "
-                   "(equal-power), so it can repeat forever in a game, app or sampler.")
+    DESCRIPTION = ("Make a clip loop without a click or a level dip, so it can repeat forever in a game, app or "
+                   "sampler: cross-fade its tail into its head (equal-power), or, with a Stable Audio 3 model "
+                   "connected, let the model regenerate the joint (inpainting) and keep the full length.")
     RETURN_TYPES = ("AUDIO",)
     RETURN_NAMES = ("audio",)
-    OUTPUT_TOOLTIPS = ("The loop: shorter than the input by the overlap. Save WAV marks it with loop points "
-                       "(smpl chunk).",)
+    OUTPUT_TOOLTIPS = ("The loop; Save WAV marks it with loop points (smpl chunk). crossfade: same rate, shorter than "
+                       "the input by the overlap. inpaint: same length, at the model's rate (44.1 kHz).",)
     FUNCTION = "execute"
 
     @classmethod
     def INPUT_TYPES(cls):
+        # new inputs go last, in "optional": saved workflows map their widget values by position
         return {"required": {
             "audio": ("AUDIO", {"tooltip": AUDIO_IN}),
             "overlap_seconds": ("FLOAT", {"default": 2.0, "min": 0.01, "max": 30.0, "step": 0.01,
-                                          "tooltip": "Length of the cross-fade, in seconds (at most half the clip). "
-                                                     "1-3 s suits ambience; longer hides more, shortens more."}),
+                                          "tooltip": "crossfade: length of the cross-fade, in seconds (at most half "
+                                                     "the clip). 1-3 s suits ambience; longer hides more, shortens "
+                                                     "more. Not used by inpaint."}),
             "search_seconds": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.1,
-                                         "tooltip": "Look this far back from the end for a quiet moment and cut the "
-                                                    "loop there (0 = cut at the very end)."}),
+                                         "tooltip": "crossfade: look this far back from the end for a quiet moment "
+                                                    "and cut the loop there (0 = cut at the very end). Not used by "
+                                                    "inpaint."}),
+        }, "optional": {
+            "method": (list(LOOP_METHODS), {"default": "auto", "tooltip": "auto: inpaint when a Stable Audio 3 "
+                       "model is connected, else crossfade. crossfade: the tail is cross-faded into the head (no "
+                       "model, instant, shorter output). inpaint: the clip is rotated by half its length so its wrap "
+                       "is the source's own continuous middle, and the model regenerates joint_seconds around the "
+                       "old end-to-start seam while hearing the audio around it (up to 60 s); same length out, one "
+                       "sampling run per clip."}),
+            "model": ("STABLE_AUDIO_MODEL", {"tooltip": "Optional: a Stable Audio 3 model from Load Stable Audio "
+                                                        "Model, for inpaint (Stable Audio Open cannot inpaint: auto "
+                                                        "then cross-fades)."}),
+            "prompt": ("STRING", {"forceInput": True, "tooltip": "inpaint: what the regenerated joint should sound "
+                                                                 "like; connect the prompt the clip was made with "
+                                                                 "(e.g. Build Ambient Prompt's prompt)."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX,
+                             "tooltip": "inpaint: same seed + same inputs = same joint; change it for another take. "
+                                        "Clip b of a batch uses seed + b."}),
+            "joint_seconds": ("FLOAT", {"default": 4.0, "min": 0.5, "max": 30.0, "step": 0.1,
+                                        "tooltip": "inpaint: length of the regenerated joint around the old seam, "
+                                                   "in seconds (rounded up to the model's 93 ms frames), plus a "
+                                                   "0.5 s cross-fade at each edge. The clip must be longer than "
+                                                   "the joint, both fades and one frame."}),
         }}
 
-    def execute(self, audio, overlap_seconds, search_seconds):
+    def execute(self, audio, overlap_seconds, search_seconds, method="auto", model=None, prompt=None, seed=0,
+                joint_seconds=4.0):
         from .loop import NODE, make_seamless_loop
 
         waveform, rate = _audio(NODE, audio)
+        if _loop_method(method, model, prompt) == "inpaint":
+            return (_inpaint_loop(audio, waveform, rate, model, prompt, seed, joint_seconds),)
         looped, info = make_seamless_loop(waveform, rate, overlap_seconds, search_seconds)
         log.info("%s: %s", NODE, info)
         return (_out(looped, rate, loop=True, meta=audio.get(META_KEY)),)
+
+
+def _loop_method(method, model, prompt) -> str:
+    """Which method Make Seamless Loop runs ("crossfade" or "inpaint"), or a ValueError saying what is missing."""
+    from .loop import INPAINT_FIX, NODE
+    from .vary import SA3_FAMILY, require_sa3_handle
+
+    if method not in LOOP_METHODS:
+        raise ValueError(f'{NODE}: "method" is {method!r} but must be one of {", ".join(LOOP_METHODS)}. Pick one.')
+    if method == "crossfade" or (method == "auto" and getattr(model, "family", None) != SA3_FAMILY):
+        return "crossfade"
+    if model is None:
+        raise ValueError(f'{NODE}: "method" is inpaint but no "model" is connected. Connect Load Stable Audio Model '
+                         f'(a Stable Audio 3 folder) to "model"{INPAINT_FIX}.')
+    require_sa3_handle(NODE, model, INPAINT_FIX)
+    if not isinstance(prompt, str) or not prompt.strip():
+        given = "not connected" if prompt is None else f"{prompt!r}"
+        raise ValueError(f'{NODE}: "method" is {method} with a Stable Audio 3 model, so the joint is regenerated, '
+                         f'but "prompt" is {given}. Connect the prompt the clip was made with (e.g. Build Ambient '
+                         f'Prompt\'s prompt) to "prompt"{INPAINT_FIX}.')
+    return "inpaint"
+
+
+def _inpaint_loop(audio, waveform, rate, model, prompt, seed, joint_seconds):
+    from .loop import NODE, inpaint_loop
+    from .soundscape import resolve_defaults
+
+    plan = comfy_glue.device_plan(models.STABLE_AUDIO)
+    with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
+        steps = resolve_defaults(pipe, 0, 0.0)[0]
+        looped, info = inpaint_loop(pipe, waveform, rate, prompt, joint_seconds=joint_seconds, seed=seed,
+                                    on_step=comfy_glue.progress(steps * waveform.shape[0]), stage=stage,
+                                    decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
+    log.info("%s: %s", NODE, info)
+    meta = {**(audio.get(META_KEY) or {}), "loop_method": "inpaint", "loop_prompt": prompt, "loop_seed": seed,
+            "loop_model": model.name}
+    return _out(looped, info["sample_rate"], loop=True, meta=meta)
 
 
 class AmbientFade:

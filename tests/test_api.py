@@ -18,7 +18,8 @@ API = {
     "AmbientSaveWav": ("Save WAV", ["audio", "filename_prefix", "bit_depth", "loop_points", "metadata", "audioUI"],
                        []),  # metadata: 0.3.0
     # sound craft (0.2.0)
-    "AmbientSeamlessLoop": ("Make Seamless Loop", ["audio", "overlap_seconds", "search_seconds"], ["AUDIO"]),
+    "AmbientSeamlessLoop": ("Make Seamless Loop", ["audio", "overlap_seconds", "search_seconds", "method", "model",
+                                                   "prompt", "seed", "joint_seconds"], ["AUDIO"]),  # method...joint_seconds: 0.3.0
     "AmbientFade": ("Fade In / Out", ["audio", "fade_in_seconds", "fade_out_seconds", "curve"], ["AUDIO"]),
     "AmbientLoudness": ("Normalize Loudness", ["audio", "target", "custom_lufs", "ceiling_dbtp"], ["AUDIO"]),
     "AmbientExtend": ("Extend Soundscape", ["model", "prompt", "negative_prompt", "minutes", "segment_seconds",
@@ -34,6 +35,9 @@ API = {
     "AmbientClapLoader": ("Load CLAP Model", ["model", "dtype"], ["CLAP_MODEL"]),
     "AmbientRankTakes": ("Rank Takes (CLAP)", ["audio", "clap_model", "prompt", "output", "caption",
                                                "caption_weight"], ["AUDIO", "STRING", "FLOAT"]),
+    # Stable Audio 3 only
+    "AmbientVaryAudio": ("Vary Audio (Stable Audio 3)", ["model", "audio", "prompt", "strength", "steps", "seed",
+                                                         "variations"], ["AUDIO"]),
 }
 
 

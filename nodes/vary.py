@@ -1,0 +1,161 @@
+"""Audio to audio with Stable Audio 3: a new take that keeps the structure of a clip you give it (plain functions,
+no ComfyUI).
+
+A field recording from core Load Audio or a soundscape made earlier is resampled to the model's rate, encoded by
+its autoencoder, mixed with noise at ``strength`` and sampled from that noise level on (diffusers'
+``StableAudio3AudioToAudioPipeline``, through :func:`soundscape.generate_soundscape`). Also the small helpers the
+other Stable Audio 3 audio inputs share (Make Seamless Loop's inpainted joint): resampling to the model's rate,
+exact sample counts, the settings check and the refusal of Stable Audio Open models.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+NODE = "Vary Audio (Stable Audio 3)"
+SA3_FAMILY = "StableAudio3Pipeline"  # ModelHandle.family of a Stable Audio 3 folder
+SA3_FIX = ("Load a Stable Audio 3 folder (converted once with `python -m nodes.cli convert-sa3`, see the README) in "
+           'Load Stable Audio Model and connect it to "model"')
+
+
+def require_sa3_handle(node: str, model, instead: str = "") -> None:
+    """``ValueError`` unless ``model`` (a loader's ``ModelHandle``) is a Stable Audio 3 folder; checked from the
+    handle, before anything loads. ``instead``: another way out, appended to the fix (e.g. another method)."""
+    family = getattr(model, "family", None)
+    if family == SA3_FAMILY:
+        return
+    if family is None:
+        raise ValueError(f'{node}: "model" is {type(model).__name__}, not a loaded Stable Audio model. {SA3_FIX}'
+                         f"{instead}.")
+    raise ValueError(f'{node}: "model" is {getattr(model, "name", "?")} ({family}, Stable Audio Open), which cannot '
+                     f"take audio in; this needs a Stable Audio 3 model. {SA3_FIX}{instead}.")
+
+
+def require_sa3_pipe(node: str, pipe, instead: str = "") -> None:
+    """The same refusal for a loaded pipeline (plain-function callers)."""
+    from .sa3 import is_sa3
+
+    if not is_sa3(pipe):
+        raise ValueError(f'{node}: "model" is a {type(pipe).__name__} (Stable Audio Open), which cannot take audio '
+                         f"in; this needs a Stable Audio 3 model. {SA3_FIX}{instead}.")
+
+
+def check_sampling(node: str, *, steps: int, seed: int, variations: int = 1) -> None:
+    """The sampler's checks of ``steps``, ``seed`` and ``variations``, with ``node``'s name in the message."""
+    from .soundscape import NODE as SAMPLER
+    from .soundscape import check_settings
+
+    try:
+        check_settings(seconds=1.0, steps=steps, cfg=0.0, seed=seed, variations=variations)
+    except ValueError as err:
+        raise ValueError(str(err).replace(SAMPLER, node, 1)) from None
+
+
+def check_prompt(node: str, prompt) -> str:
+    if not isinstance(prompt, str):
+        raise ValueError(f'{node}: "prompt" is {type(prompt).__name__}, not text. Connect a STRING, e.g. Build '
+                         "Ambient Prompt's prompt, or type one.")
+    return prompt
+
+
+def to_model_rate(waveform: "torch.Tensor", sample_rate: int, target_rate: int) -> "torch.Tensor":
+    """``waveform [..., T]`` as float32 at ``target_rate`` (``scipy.signal.resample_poly``, as Mix Audio Layers);
+    the same tensor when the rates already match."""
+    if sample_rate == target_rate:
+        return waveform.float()
+    from .mix import resample
+
+    log.info("resampling %d Hz audio to the model's %d Hz", sample_rate, target_rate)
+    return resample(waveform, sample_rate, target_rate).to(waveform.device)
+
+
+def seconds_for(samples: int, sample_rate: int) -> float:
+    """A duration in seconds that the samplers turn back into exactly ``samples`` (they keep
+    ``int(seconds * rate)`` samples, which float rounding can make one short)."""
+    seconds = samples / sample_rate
+    while int(seconds * sample_rate) < samples:
+        seconds = math.nextafter(seconds, math.inf)
+    return seconds
+
+
+def _check_strength(strength) -> float:
+    ok = isinstance(strength, (int, float)) and not isinstance(strength, bool) and math.isfinite(strength)
+    if not ok or not 0.0 < strength <= 1.0:
+        raise ValueError(f'{NODE}: "strength" is {strength} but must be above 0 and at most 1 (1 ignores the input '
+                         "audio, 0.05 keeps it closest). Set it to e.g. 0.6.")
+    return float(strength)
+
+
+def vary_audio(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, strength: float = 0.6, *,
+               steps: int = 0, seed: int = 0, variations: int = 1,
+               on_step: Callable[[int, int], None] | None = None, stage=None,
+               decode_chunk_frames: int = 0) -> tuple["torch.Tensor", int, dict]:
+    """New takes of each clip of ``waveform`` that keep its structure, steered by ``prompt``.
+
+    Each clip is resampled to the model's rate (its channels are matched by the sampler: mono is doubled, more
+    than the model's channels are averaged), cut to the model's maximum length if longer (the first
+    :func:`soundscape.max_seconds_of` seconds are used, with a warning), then varied with
+    :func:`soundscape.generate_soundscape` (``reference=``, ``strength=``).
+
+    Args:
+        pipe: a loaded ``StableAudio3Pipeline`` (parts on their run device, or placed by ``stage``).
+        waveform: ``float [B, C, T]`` (a 2-D ``[C, T]`` is one clip), any rate and channel count.
+        sample_rate: its rate, Hz.
+        prompt: what to hear.
+        strength: 0 < strength <= 1: the noise level the sampling starts from (the pipeline's
+            ``init_noise_level``): 1 ignores the input, low values keep its structure.
+        steps: sampling steps; 0 = the model's own (8 for distilled Stable Audio 3).
+        seed: clip ``b`` of the batch uses ``seed + b``.
+        variations: takes per clip, each from its own noise.
+        on_step: ``on_step(done, total)`` over all clips (``total = B x steps``); raising from it stops (Cancel).
+        stage, decode_chunk_frames: as :func:`soundscape.generate_soundscape`.
+
+    Returns:
+        ``(waveform, sample_rate, info)``: ``float32 [B x variations, model channels, T']`` on the CPU, clip ``b``'s
+        takes at ``b x variations ...``; ``T'`` is the input's length at the model's rate (at most the model's
+        maximum); ``info``: ``{"seconds", "trimmed_seconds", "steps", "seeds", "source_rate"}``.
+
+    Raises:
+        ValueError: starting with "Vary Audio (Stable Audio 3):", naming the input, its value and the fix.
+    """
+    import torch
+
+    from . import soundscape
+    from .wav import as_batch, require_rate_and_finite
+
+    x = as_batch(waveform, NODE).float()
+    source_rate = require_rate_and_finite(x, sample_rate, NODE, "this node cannot vary them")
+    strength = _check_strength(strength)
+    check_prompt(NODE, prompt)
+    check_sampling(NODE, steps=steps, seed=seed, variations=variations)
+    require_sa3_pipe(NODE, pipe)
+    rate = soundscape.sample_rate_of(pipe)
+    x = to_model_rate(x, source_rate, rate)
+    limit = math.floor(soundscape.max_seconds_of(pipe) * rate)
+    trimmed = max(0, x.shape[-1] - limit)
+    if trimmed:
+        log.warning("%s: the audio is %.1f s long; this model takes at most %.0f s, so its first %.0f s are varied",
+                    NODE, x.shape[-1] / rate, limit / rate, limit / rate)
+        x = x[..., :limit]
+    seconds = seconds_for(x.shape[-1], rate)
+    run_steps = soundscape.resolve_defaults(pipe, steps, 0.0)[0]
+    clips = x.shape[0]
+    seeds = [(int(seed) + b) % (soundscape.SEED_MAX + 1) for b in range(clips)]
+    outs = []
+    for b in range(clips):
+        step = None if on_step is None else (lambda done, total, b=b: on_step(b * total + done, clips * total))
+        out, _ = soundscape.generate_soundscape(pipe, prompt, seconds=seconds, steps=run_steps, cfg=0.0,
+                                                seed=seeds[b], variations=variations, on_step=step, stage=stage,
+                                                decode_chunk_frames=decode_chunk_frames, reference=x[b:b + 1],
+                                                strength=strength)
+        outs.append(out)
+    info = {"seconds": x.shape[-1] / rate, "trimmed_seconds": trimmed / rate, "steps": run_steps, "seeds": seeds,
+            "source_rate": source_rate}
+    return torch.cat(outs), rate, info
