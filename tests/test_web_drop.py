@@ -276,7 +276,8 @@ def test_dropping_a_saved_wav_on_the_canvas_restores_its_workflow(tmp_path):
     meta = wav.read_metadata(str(path))
     assert [(n["id"], n["type"]) for n in meta["workflow"]["nodes"]] == [(n["id"], n["type"]) for n in report["ran"]]
     sampler = next(v["inputs"] for v in meta["prompt"].values() if v["class_type"] == "AmbientStableAudioSampler")
-    assert (sampler["seconds"], sampler["steps"], sampler["seed"], sampler["cfg"]) == (1.0, 2, 1234, 7.0)
+    assert (sampler["seconds"], sampler["steps"], sampler["seed"], sampler["cfg"]) == (1.0, 2, 1234, 0.0)
+    assert (meta["ambient"]["steps"], meta["ambient"]["cfg"]) == (2, 7.0)  # cfg 0 ran as Open 1.0's own 7
     loaders = {v["class_type"]: v["inputs"]["model"] for v in meta["prompt"].values() if "Loader" in v["class_type"]}
     assert loaders == {"AmbientBlipLoader": "blip-image-captioning-large",
                        "AmbientStableAudioLoader": "stable-audio-open-1.0"}

@@ -17,6 +17,7 @@ from conftest import pack
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
 CORE = {"LoadImage", "MarkdownNote", "PreviewImage", "SaveImage", "Note", "PreviewAudio", "SaveAudio", "SaveAudioMP3", "SaveAudioOpus",
+        "PreviewAny",
         "LoadAudio", "PrimitiveStringMultiline", "PrimitiveString",
         # ComfyUI's own Stable Audio nodes (image_to_ambient_native.json)
         "CheckpointLoaderSimple", "CLIPLoader", "CLIPTextEncode", "ConditioningStableAudio", "EmptyLatentAudio",
@@ -24,14 +25,15 @@ CORE = {"LoadImage", "MarkdownNote", "PreviewImage", "SaveImage", "Note", "Previ
 NATIVE = "image_to_ambient_native.json"
 # Inputs appended to a node after workflows were saved with it: an older file may lack their trailing values (the
 # frontend and ComfyUI fill in the default), so the shipped workflows stay valid without a re-save.
-APPENDED = {"AmbientSaveWav": ["metadata"], "AmbientStableAudioSampler": ["memory", "compile"]}
+APPENDED = {"AmbientSaveWav": ["metadata"], "AmbientStableAudioSampler": ["memory", "compile"],
+            "AmbientSeamlessLoop": ["method", "seed", "joint_seconds"], "AmbientExtend": ["method"]}
 HARNESS = Path(os.environ.get("HARNESS_HOME", Path.home() / "comfy-harness"))
 HARNESS_TOOLS = ROOT.parent / "shared" / "harness"
 
 
 def test_the_example_workflows_exist_with_thumbnails():
-    assert [p.name for p in WORKFLOWS] == ["image_to_ambient.json", NATIVE, "layered_scene.json",
-                                           "seamless_loop.json", "text_to_ambient.json"]
+    assert [p.name for p in WORKFLOWS] == ["best_take_sa3.json", "image_to_ambient.json", NATIVE,
+                                           "layered_scene.json", "seamless_loop.json", "text_to_ambient.json"]
     for p in WORKFLOWS:
         assert p.with_suffix(".jpg").is_file()
 
