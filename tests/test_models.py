@@ -117,3 +117,34 @@ def test_standalone_plan_on_this_machine():
         assert (plan.load_device, plan.auto_dtype) == ("cuda", "fp16")
     else:
         assert (plan.load_device, plan.offload_device, plan.auto_dtype) == ("cpu", "cpu", "fp32")
+
+
+def test_a_stable_audio_3_folder_on_a_diffusers_without_it_says_what_to_install(tmp_path, monkeypatch):
+    """On diffusers < 0.42 (CI's 4.x line) this is the real message; on newer ones the requirement is raised to a
+    version not yet out, so the same code path runs."""
+    from importlib.metadata import version
+
+    from conftest import HAS_SA3
+
+    folder = tmp_path / "diffusers" / "stable-audio-3-medium"
+    for part in ("transformer", "vae", "text_encoder", "duration_embedder"):
+        (folder / part).mkdir(parents=True)
+        (folder / part / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableAudio3Pipeline", "transformer": ["diffusers", "StableAudio3DiTModel"],
+        "vae": ["diffusers", "AutoencoderSAME"], "text_encoder": ["transformers", "T5GemmaEncoderModel"],
+        "duration_embedder": ["stable_audio_3", "StableAudio3DurationEmbedder"]}))
+    (folder / "vae" / "config.json").write_text(json.dumps({"encoder_channels": 256}))
+    needed = "0.42.0"
+    if HAS_SA3:
+        needed = "99.0.0"
+        monkeypatch.setitem(models.STABLE_AUDIO_FAMILIES, "StableAudio3Pipeline",
+                            {"label": "Stable Audio 3", "diffusers": needed})
+    assert models.list_model_folders(models.STABLE_AUDIO, [str(tmp_path / "diffusers")]) == ["stable-audio-3-medium"]
+    with pytest.raises(ValueError) as err:
+        models.make_handle(models.STABLE_AUDIO, "stable-audio-3-medium", [str(tmp_path / "diffusers")], "fp32",
+                           models.DevicePlan())
+    assert str(err.value) == (
+        f'Load Stable Audio Model: "model" folder {folder} is a Stable Audio 3 model (StableAudio3Pipeline), which '
+        f'needs diffusers {needed} or newer; this Python has diffusers {version("diffusers")}. Run `pip install -U '
+        f'"diffusers>={needed}"` in ComfyUI\'s Python, restart ComfyUI and run again.')
