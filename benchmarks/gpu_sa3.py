@@ -32,7 +32,7 @@ def _mods():
 
     load_pack_nodes()
     return {name: importlib.import_module(f"ambient_nodes.{name}")
-            for name in ("models", "soundscape", "demo_models", "sa3")}
+            for name in ("models", "soundscape", "demo_models", "sa3", "extend", "loop", "vary")}
 
 
 def measure(fn, cuda: bool, repeat: int = 3) -> dict:
@@ -71,6 +71,9 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--lengths", nargs="+", type=float, default=[120.0, 380.0])
     ap.add_argument("--no-raw", action="store_true")
+    ap.add_argument("--features", action="store_true",
+                    help="only what the nodes built on SA3 cost (fast mode): 4 takes of 60 s, the inpainted loop "
+                         "joint of a 60 s clip, Vary Audio of 60 s, Extend 10 minutes by continuation")
     args = ap.parse_args()
     import torch
 
@@ -100,6 +103,11 @@ def main() -> None:
                           for n in models.sa_parts(pipe)}
     del pipe  # only the pack's cache holds the model: models.unload() then really frees it
     print(json.dumps({k: v for k, v in report.items() if k != "cases"}), flush=True)
+
+    if args.features:
+        features(m, handle, plan, cuda, report, smoke=args.smoke)
+        _finish(report, args.out)
+        return
 
     for memory in ("balanced", "fast", "low-vram"):
         for seconds in lengths:
@@ -164,13 +172,51 @@ def main() -> None:
                     torch.cuda.empty_cache()
             print(f"raw {seconds:g}s", json.dumps(cases[f"raw diffusers {seconds:g}s"]), flush=True)
 
+    _finish(report, args.out)
+
+
+def features(m, handle, plan, cuda: bool, report: dict, smoke: bool = False) -> None:
+    """Wall time and peak of the SA3-only features through their plain functions, in fast mode."""
+    import torch
+
+    models, soundscape, extend, loop, vary = m["models"], m["soundscape"], m["extend"], m["loop"], m["vary"]
+    cases = report["cases"]
+    seconds, minutes = (8.0, 0.5) if smoke else (60.0, 10.0)
+    with models.stable_audio_session(handle, plan, "fast") as (pipe, stage):
+        chunk = models.decode_chunk_frames(plan, "fast", pipe)
+        clip, rate = soundscape.generate_soundscape(pipe, PROMPT, seconds=seconds, seed=1, stage=stage,
+                                                    decode_chunk_frames=chunk)
+        runs = {
+            f"sampler 1 take of {seconds:g}s": lambda: soundscape.generate_soundscape(
+                pipe, PROMPT, seconds=seconds, seed=0, stage=stage, decode_chunk_frames=chunk),
+            f"sampler 4 takes of {seconds:g}s (variations 4)": lambda: soundscape.generate_soundscape(
+                pipe, PROMPT, seconds=seconds, seed=0, variations=4, stage=stage, decode_chunk_frames=chunk),
+            f"loop inpaint, {seconds:g}s clip, 4 s joint": lambda: loop.inpaint_loop(
+                pipe, clip, rate, PROMPT, seed=0, stage=stage, decode_chunk_frames=chunk),
+            f"vary audio {seconds:g}s, strength 0.6": lambda: vary.vary_audio(
+                pipe, clip, rate, PROMPT, 0.6, seed=0, stage=stage, decode_chunk_frames=chunk),
+            f"extend {minutes:g} min, continue": lambda: extend.extend_soundscape(
+                pipe, PROMPT, minutes=minutes, seed=0, stage=stage, decode_chunk_frames=chunk, method="continue"),
+        }
+        for name, fn in runs.items():
+            try:
+                cases[name] = measure(fn, cuda, repeat=1 if "extend" in name else 3)
+            except Exception as err:  # noqa: BLE001 - report and go on
+                cases[name] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
+            print(name, json.dumps(cases[name]), flush=True)
+    if cuda:
+        torch.cuda.empty_cache()
+
+
+def _finish(report: dict, out: str) -> None:
+    cases = report["cases"]
     print(json.dumps(report, indent=1))
     print(f"\n{report['device']}, torch {report['torch']}, {report['model']} {report['dtype']}, {report['date']}")
     for case, row in cases.items():
         print(f"  {case:<40} " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                                           for k, v in row.items() if k != "runs_s"))
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "gpu_sa3.json"), "w") as f:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "gpu_sa3.json"), "w") as f:
         json.dump(report, f, indent=1)
 
 

@@ -126,7 +126,7 @@ def _iter_crossfaded(pipe, prompt: str, *, negative_prompt, minutes, segment_sec
 
     max_seconds = max_seconds_of(pipe)
     rate = sample_rate_of(pipe)
-    seg_seconds = segment_seconds or math.floor(max_seconds * 100) / 100
+    seg_seconds = min(segment_seconds or math.floor(max_seconds * 100) / 100, minutes * 60)  # short: one clip
     total = int(minutes * 60 * rate)
     seg = int(seg_seconds * rate)
     overlap = int(round(overlap_seconds * rate))
@@ -175,7 +175,7 @@ def _iter_continued(pipe, prompt: str, *, negative_prompt, minutes, segment_seco
     max_seconds = max_seconds_of(pipe)
     rate = sample_rate_of(pipe)
     hop = hop_of(pipe.vae)
-    seg_seconds = segment_seconds or math.floor(max_seconds * 100) / 100
+    seg_seconds = min(segment_seconds or math.floor(max_seconds * 100) / 100, minutes * 60)  # short: one clip
     total = int(minutes * 60 * rate)
     seg = int(seg_seconds * rate)
     # the context is whole latent frames, so the kept part of the mask ends exactly where the audio does

@@ -168,3 +168,11 @@ def test_extend_node_continues_with_sa3_and_crossfades_on_request(sa3_model, int
     (xfade,) = node.execute(handle, "wind", "music", 0.5, 15.0, 1.0, 0, 0.0, 1, False, method="crossfade")
     assert xfade["waveform"].shape == audio["waveform"].shape
     assert not torch.equal(xfade["waveform"], audio["waveform"])
+
+
+def test_a_request_shorter_than_a_segment_is_one_clip_of_that_length(long_model, sa3_model):
+    for _, pipe in (long_model, sa3_model):
+        w, rate = extend.extend_soundscape(pipe, "wind", minutes=0.25, steps=2, seed=9)
+        clip, _ = soundscape.generate_soundscape(pipe, "wind", seconds=15.0, steps=2, seed=9)
+        assert w.shape == clip.shape == (1, 2, 15 * rate)
+        assert torch.allclose(w, clip, atol=1e-5)  # the model made 15 s, not its maximum cut to 15 s
