@@ -31,9 +31,9 @@ python -m nodes.cli convert-sa3 stable-audio-3-medium.safetensors ComfyUI/models
 (run the last line in the pack's folder; the checkpoint is the one ComfyUI's native SA3 nodes load; diffusers 0.42+.)
 
 ### Time
-Stable Audio 3 Medium on an H100 (fp16, measured): 120 s in 0.65 s with `memory` fast; four 60 s takes and the
-inpainted joint take a few seconds; CLAP scoring under a second. With Stable Audio Open 1.0 instead (47 s at most),
-the loop falls back to a cross-fade."""
+Stable Audio 3 Medium on an H100 (fp16, `memory` fast, measured): the four 60 s takes 0.81 s, the inpainted loop
+joint 0.62 s; CLAP scoring under a second. `balanced` (the default) adds about 1.3 s per node for moving the
+model. With Stable Audio Open 1.0 instead (47 s at most), the loop falls back to a cross-fade."""
 
 
 def main() -> None:
