@@ -57,9 +57,9 @@ STABLE_AUDIO_HELP = (
 CLAP_HELP = (
     "Put a transformers CLAP folder there (config.json with model_type clap, model.safetensors, tokenizer and "
     "preprocessor files), e.g. `hf download laion/larger_clap_general --revision refs/pr/1 --local-dir "
-    "ComfyUI/models/clap/larger_clap_general` (the LAION repos keep their safetensors weights in that conversion "
-    "branch; their main branch has only pickle weights, which this pack refuses), then refresh the page (R) so "
-    "the list updates."
+    "ComfyUI/models/clap/larger_clap_general` (the LAION repos keep their safetensors weights in the Hub's "
+    "conversion pull request, refs/pr/N: see the repo's Files page; their main branch has only pickle weights, "
+    "which this pack refuses), then refresh the page (R) so the list updates."
 )
 # transformers model folders: kind -> (config.json model_type, loader node, help, what the folder must hold, class)
 _TRANSFORMERS_KINDS = {
@@ -146,7 +146,9 @@ def decode_chunk_frames(plan: DevicePlan, memory: str, pipe=None) -> int:
     flat in length), whole on the CPU (RAM is plentiful there and whole decoding is about twice as fast). Stable
     Audio 3 (``pipe`` given): always chunked, as its SAME decoder's dense attention mask grows with the square of
     the length (tens of GiB for 380 s in one piece)."""
-    if pipe is not None and hasattr(pipe, "duration_embedder"):
+    from .sa3 import is_sa3
+
+    if pipe is not None and is_sa3(pipe):
         return SA3_DECODE_CHUNK_FRAMES[memory]
     return DECODE_CHUNK_FRAMES[memory] if plan.load_device != "cpu" else 0
 
