@@ -68,23 +68,23 @@ def prompt_token_limit(pipe) -> int:
 
 
 def check_settings(*, seconds: float, steps: int, cfg: float, seed: int, variations: int,
-                   max_seconds: float | None = None) -> None:
-    """``ValueError`` naming the input, the value and the fix for settings no model could run."""
+                   max_seconds: float | None = None, node: str = NODE) -> None:
+    """``ValueError`` naming ``node``, the input, the value and the fix for settings no model could run."""
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f'{NODE}: "seconds" is {seconds} but must be a positive number of seconds. Set it to e.g. 10.')
+        raise ValueError(f'{node}: "seconds" is {seconds} but must be a positive number of seconds. Set it to e.g. 10.')
     if max_seconds is not None and seconds > max_seconds + 1e-6:
-        raise ValueError(f'{NODE}: "seconds" is {seconds:g} but this model makes at most {max_seconds:.2f} s in one pass. '
+        raise ValueError(f'{node}: "seconds" is {seconds:g} but this model makes at most {max_seconds:.2f} s in one pass. '
                          f'Set "seconds" to {math.floor(max_seconds * 100) / 100:g} or less.')
     if int(steps) != steps or steps < 0:
-        raise ValueError(f'{NODE}: "steps" is {steps} but must be a whole number of at least 1 (0 = the model\'s '
+        raise ValueError(f'{node}: "steps" is {steps} but must be a whole number of at least 1 (0 = the model\'s '
                          "own). Set it to 0.")
     if not isinstance(cfg, (int, float)) or not math.isfinite(cfg) or cfg < 0:
-        raise ValueError(f'{NODE}: "cfg" is {cfg} but must be 0 or more (0 = the model\'s own, 1 turns guidance '
+        raise ValueError(f'{node}: "cfg" is {cfg} but must be 0 or more (0 = the model\'s own, 1 turns guidance '
                          "off). Set it to 0.")
     if int(seed) != seed or not 0 <= seed <= SEED_MAX:
-        raise ValueError(f'{NODE}: "seed" is {seed} but must be a whole number from 0 to {SEED_MAX}. Pick a seed in that range.')
+        raise ValueError(f'{node}: "seed" is {seed} but must be a whole number from 0 to {SEED_MAX}. Pick a seed in that range.')
     if int(variations) != variations or variations < 1:
-        raise ValueError(f'{NODE}: "variations" is {variations} but must be at least 1. Set it to 1 or more.')
+        raise ValueError(f'{node}: "variations" is {variations} but must be at least 1. Set it to 1 or more.')
 
 
 def fit_prompt(pipe, text: str) -> str:

@@ -49,13 +49,9 @@ def require_sa3_pipe(node: str, pipe, instead: str = "") -> None:
 
 def check_sampling(node: str, *, steps: int, seed: int, variations: int = 1) -> None:
     """The sampler's checks of ``steps``, ``seed`` and ``variations``, with ``node``'s name in the message."""
-    from .soundscape import NODE as SAMPLER
     from .soundscape import check_settings
 
-    try:
-        check_settings(seconds=1.0, steps=steps, cfg=0.0, seed=seed, variations=variations)
-    except ValueError as err:
-        raise ValueError(str(err).replace(SAMPLER, node, 1)) from None
+    check_settings(seconds=1.0, steps=steps, cfg=0.0, seed=seed, variations=variations, node=node)
 
 
 def check_prompt(node: str, prompt) -> str:
