@@ -17,7 +17,9 @@ SEED_MAX = 2**64 - 1
 COMPILE_HELP = ("Compile the transformer with CUDA graphs (torch.compile; NVIDIA GPUs; implies memory=fast). "
                 "Measured on an H200, fp16: 47 s in 1.5 s instead of 3.5-4 s, 10 s in 0.7 s instead of 3.5-4 s. "
                 "Cost: the first run of each clip-length bucket compiles for 28-38 s, and 7-11 s in later ComfyUI "
-                "starts (kernels cached on disk in ComfyUI's user folder). Off: no wait.")
+                "starts (kernels cached on disk in ComfyUI's user folder). Off: no wait. Stable Audio Open only: "
+                "Stable Audio 3 runs 8 steps, where compiling each new length would cost more than it saves, so it "
+                "is ignored there.")
 DTYPE_TOOLTIP = ("Weight precision. auto: ComfyUI's choice for the device (fp16 on most GPUs, fp32 on the CPU); "
                  "fp32 is the most exact and uses twice the memory of fp16/bf16.")
 
@@ -208,7 +210,7 @@ class AmbientStableAudioSampler:
 
         check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations)
         plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-        compiled = compile and plan.load_device.startswith("cuda")
+        compiled = compile and plan.load_device.startswith("cuda") and model.family == "StableAudioPipeline"
         memory = "fast" if compiled else memory  # CUDA graphs need the weights to stay where they were captured
         with models.stable_audio_session(model, plan, memory) as (pipe, stage):
             transformer = models.compiled_transformer(model, pipe, comfy_glue.compile_cache_dir()) if compiled else None
