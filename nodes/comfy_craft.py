@@ -76,7 +76,9 @@ class AmbientSeamlessLoop:
             "prompt": ("STRING", {"forceInput": True, "tooltip": "inpaint: what the regenerated joint should sound "
                                                                  "like; connect the prompt the clip was made with "
                                                                  "(e.g. Build Ambient Prompt's prompt)."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX,
+            # ComfyUI's frontend gives every "seed" input a control_after_generate widget; say it, so saved
+            # workflows and the API agree on the widget values (seed, then its control)
+            "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
                              "tooltip": "inpaint: same seed + same inputs = same joint; change it for another take. "
                                         "Clip b of a batch uses seed + b."}),
             "joint_seconds": ("FLOAT", {"default": 4.0, "min": 0.5, "max": 30.0, "step": 0.1,

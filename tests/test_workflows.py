@@ -26,7 +26,19 @@ NATIVE = "image_to_ambient_native.json"
 # Inputs appended to a node after workflows were saved with it: an older file may lack their trailing values (the
 # frontend and ComfyUI fill in the default), so the shipped workflows stay valid without a re-save.
 APPENDED = {"AmbientSaveWav": ["metadata"], "AmbientStableAudioSampler": ["memory", "compile"],
-            "AmbientSeamlessLoop": ["method", "seed", "joint_seconds"], "AmbientExtend": ["method"]}
+            "AmbientSeamlessLoop": ["method", "seed", "seed.control", "joint_seconds"], "AmbientExtend": ["method"]}
+
+
+def _value_names(every: dict, widgets: list) -> list:
+    """The names of a node's saved widget values, in order: the frontend adds a control_after_generate value after
+    each seed (declared, or an INT named seed / noise_seed), saved as "<seed>.control" here."""
+    names = []
+    for name in widgets:
+        names.append(name)
+        kind, opts = every[name]
+        if kind == "INT" and (opts.get("control_after_generate") or name in ("seed", "noise_seed")):
+            names.append(name + ".control")
+    return names
 HARNESS = Path(os.environ.get("HARNESS_HOME", Path.home() / "comfy-harness"))
 HARNESS_TOOLS = ROOT.parent / "shared" / "harness"
 
@@ -64,10 +76,13 @@ def test_workflow_is_consistent_ui_format(path):
         widgets = [name for name, (kind, opts) in every.items() if isinstance(kind, list)
                    or kind in ("STRING", "INT", "FLOAT", "BOOLEAN") and not opts.get("forceInput")]
         assert set(required) <= linked | set(widgets), n["type"]
-        extra = 1 if n["type"] == "AmbientStableAudioSampler" else 0  # control_after_generate of the seed
-        omitted = len(widgets) + extra - len(n.get("widgets_values", []))
+        values = _value_names(every, widgets)
+        omitted = len(values) - len(n.get("widgets_values", []))
         later = APPENDED.get(n["type"], [])
-        assert omitted == 0 or 0 < omitted <= len(later) and widgets[-omitted:] == later[-omitted:], n["type"]
+        assert omitted == 0 or 0 < omitted <= len(later) and values[-omitted:] == later[-omitted:], n["type"]
+        for k, name in enumerate(values[: len(n["widgets_values"])]):
+            if name.endswith(".control"):  # shipped workflows reproduce: every seed is fixed
+                assert n["widgets_values"][k] == "fixed", (path.name, n["type"], name)
     # a note that says where models go
     notes = [n for n in wf["nodes"] if n["type"] == "MarkdownNote"]
     assert notes and "ComfyUI/models/" in notes[0]["widgets_values"][0]

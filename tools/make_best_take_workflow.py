@@ -50,7 +50,7 @@ def main() -> None:
                       60, 0, 0, 42, "fixed", 4, "balanced", False])
     rank = wf.add("AmbientRankTakes", (1660, 110), (360, 150), ["best", 0.25])
     scores = wf.add("PreviewAny", (1660, 300), (360, 200), [], title="CLAP scores")
-    loop = wf.add("AmbientSeamlessLoop", (2060, 110), (360, 250), [2, 0, "auto", 42, 4.0])
+    loop = wf.add("AmbientSeamlessLoop", (2060, 110), (360, 250), [2, 0, "auto", 42, "fixed", 4.0])
     loud = wf.add("AmbientLoudness", (2060, 400), (360, 150), ["-23 LUFS (broadcast, EBU R128)", -23, -1])
     save = wf.add("AmbientSaveWav", (2060, 590), (360, 230), ["ambient/best_take_loop", "24", "auto", True])
     note = wf.add("MarkdownNote", (0, 40), (440, 900), [NOTE], title="Read me")
