@@ -39,10 +39,10 @@ model. With Stable Audio Open 1.0 instead (47 s at most), the loop falls back to
 def main() -> None:
     wf = Workflow()
     image = wf.add("LoadImage", (480, 110), (310, 400), ["example_beach.jpg", "image"])
-    blip = wf.add("AmbientBlipLoader", (480, 590), (310, 82), ["blip-image-captioning-large", "auto"])
-    sa = wf.add("AmbientStableAudioLoader", (480, 700), (310, 82), ["stable-audio-3-medium", "auto"])
-    clap = wf.add("AmbientClapLoader", (480, 810), (310, 82), ["larger_clap_general", "auto"])
-    caption = wf.add("AmbientBlipCaption", (830, 110), (370, 170), ["", 30, 3])
+    blip = wf.add("AmbientBlipLoader", (480, 610), (310, 106), ["blip-image-captioning-large", "auto"])
+    sa = wf.add("AmbientStableAudioLoader", (480, 740), (310, 106), ["stable-audio-3-medium", "auto"])
+    clap = wf.add("AmbientClapLoader", (480, 870), (310, 106), ["larger_clap_general", "auto"])
+    caption = wf.add("AmbientBlipCaption", (830, 110), (370, 190), ["", 30, 3])
     prompt = wf.add("AmbientPromptBuilder", (830, 330), (370, 200), ["game background loop", ""])
     sampler = wf.add("AmbientStableAudioSampler", (1240, 110), (380, 500),
                      ["gentle waves breaking on a sandy beach, distant seagulls, sea breeze, high quality field "
@@ -72,7 +72,7 @@ def main() -> None:
     wf.link(loop, "audio", loud, "audio")
     wf.link(loud, "audio", save, "audio")
     wf.group("Image", (460, 40, 350, 510), "#3f789e")
-    wf.group("Models", (460, 560, 350, 360), "#8A8")
+    wf.group("Models", (460, 560, 350, 440), "#8A8")
     wf.group("Prompt", (810, 40, 410, 520), "#b06634")
     wf.group("Four takes", (1220, 40, 420, 600), "#a1309b")
     wf.group("Best take (CLAP)", (1640, 40, 400, 480), "#b58b2a")
