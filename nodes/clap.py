@@ -93,16 +93,13 @@ def window_starts(frames: int, window: int) -> list[int]:
 
 
 def resample(mono: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """``mono`` (1-D) from ``sample_rate`` to ``target_rate`` with a polyphase anti-aliasing filter
-    (``scipy.signal.resample_poly``, Kaiser window); float64 out."""
+    """``mono`` (1-D) from ``sample_rate`` to ``target_rate``, float64: Mix Audio Layers' polyphase resampler
+    (:func:`mix.resample_array`, ``scipy.signal.resample_poly``, Kaiser window)."""
     import numpy as np
-    from scipy.signal import resample_poly
 
-    x = np.asarray(mono, dtype=np.float64)
-    if sample_rate == target_rate:
-        return x
-    g = math.gcd(int(sample_rate), int(target_rate))
-    return resample_poly(x, target_rate // g, sample_rate // g)
+    from .mix import resample_array
+
+    return resample_array(np.asarray(mono, dtype=np.float64), int(sample_rate), int(target_rate))
 
 
 def _pooled(out) -> torch.Tensor:

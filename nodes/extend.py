@@ -119,16 +119,22 @@ def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: fl
         yield from _iter_crossfaded(pipe, prompt, tail_conditioning=tail_conditioning, **kwargs)
 
 
+def _segment_plan(pipe, minutes: float, segment_seconds: float) -> tuple[int, float, int, int]:
+    """``(rate, segment seconds, total samples, segment samples)``: segments of ``segment_seconds`` (0 = the
+    model's maximum, rounded down to 10 ms), or one clip of the whole length when that is shorter."""
+    from .soundscape import max_seconds_of, sample_rate_of
+
+    rate = sample_rate_of(pipe)
+    seg_seconds = min(segment_seconds or math.floor(max_seconds_of(pipe) * 100) / 100, minutes * 60)
+    return rate, seg_seconds, int(minutes * 60 * rate), int(seg_seconds * rate)
+
+
 def _iter_crossfaded(pipe, prompt: str, *, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg,
                      seed, tail_conditioning, on_step, stage, decode_chunk_frames) -> Iterator["torch.Tensor"]:
     from .loop import cross_fade
-    from .soundscape import generate_soundscape, max_seconds_of, sample_rate_of
+    from .soundscape import generate_soundscape
 
-    max_seconds = max_seconds_of(pipe)
-    rate = sample_rate_of(pipe)
-    seg_seconds = min(segment_seconds or math.floor(max_seconds * 100) / 100, minutes * 60)  # short: one clip
-    total = int(minutes * 60 * rate)
-    seg = int(seg_seconds * rate)
+    rate, seg_seconds, total, seg = _segment_plan(pipe, minutes, segment_seconds)
     overlap = int(round(overlap_seconds * rate))
     count = plan_segments(total, seg, overlap)
     log.info("%s: %d segments of %.2f s, %.2f s cross-fades, %d samples", NODE, count, seg_seconds,
@@ -170,14 +176,10 @@ def _iter_continued(pipe, prompt: str, *, negative_prompt, minutes, segment_seco
 
     from .loop import cross_fade
     from .sa3 import hop_of
-    from .soundscape import generate_soundscape, max_seconds_of, sample_rate_of
+    from .soundscape import generate_soundscape
 
-    max_seconds = max_seconds_of(pipe)
-    rate = sample_rate_of(pipe)
+    rate, seg_seconds, total, seg = _segment_plan(pipe, minutes, segment_seconds)
     hop = hop_of(pipe.vae)
-    seg_seconds = min(segment_seconds or math.floor(max_seconds * 100) / 100, minutes * 60)  # short: one clip
-    total = int(minutes * 60 * rate)
-    seg = int(seg_seconds * rate)
     # the context is whole latent frames, so the kept part of the mask ends exactly where the audio does
     context = max(1, int(min(CONTEXT_SECONDS, seg_seconds / 2) * rate) // hop) * hop
     fade = min(int(round(overlap_seconds * rate)), context)

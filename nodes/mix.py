@@ -85,7 +85,7 @@ def _resampled_length(frames: int, sample_rate: int, target_rate: int) -> int:
     return round(Fraction(frames * target_rate, sample_rate))
 
 
-def _resample_array(data: "np.ndarray", sample_rate: int, target_rate: int) -> "np.ndarray":
+def resample_array(data: "np.ndarray", sample_rate: int, target_rate: int) -> "np.ndarray":
     import numpy as np
     from scipy.signal import resample_poly
 
@@ -118,7 +118,7 @@ def resample(waveform: "torch.Tensor", sample_rate: int, target_rate: int) -> "t
     _check_rate(sample_rate, '"sample_rate"')
     _check_rate(target_rate, '"target_rate"')
     data = _to_numpy(waveform)
-    out = _resample_array(data, sample_rate, target_rate)
+    out = resample_array(data, sample_rate, target_rate)
     return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
 
 
@@ -234,7 +234,7 @@ def mix_layers(layers: list[dict], *, length: str = "longest", fit: str = "loop"
     stereo, infos = [], []
     for data, src, gain_db, pan in checked:
         channels = data.shape[1]
-        data = _resample_array(data, src, rate)
+        data = resample_array(data, src, rate)
         if channels == 1:
             left, right = pan_gains(pan)
             data = np.concatenate([data * left, data * right], axis=1)
