@@ -19,10 +19,10 @@ def main() -> int:
     import torch
 
     load_pack_nodes()
-    models = importlib.import_module("ambient_nodes.models")
-    glue = importlib.import_module("ambient_nodes.comfy_glue")
-    soundscape = importlib.import_module("ambient_nodes.soundscape")
-    demo = importlib.import_module("ambient_nodes.demo_models")
+    models = importlib.import_module("ambient_nodes.models.loading")
+    glue = importlib.import_module("ambient_nodes.comfy.glue")
+    soundscape = importlib.import_module("ambient_nodes.generate.soundscape")
+    demo = importlib.import_module("ambient_nodes.tools.demo_models")
     models.quiet_libraries()
     root = tempfile.mkdtemp()
     with torch.device("cuda"):

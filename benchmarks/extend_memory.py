@@ -18,8 +18,8 @@ sys.path.insert(0, {tools!r})
 from pack_loader import load_pack_nodes
 load_pack_nodes()
 import importlib
-models = importlib.import_module("ambient_nodes.models")
-extend = importlib.import_module("ambient_nodes.extend")
+models = importlib.import_module("ambient_nodes.models.loading")
+extend = importlib.import_module("ambient_nodes.generate.extend")
 handle = models.make_handle(models.STABLE_AUDIO, "sa448", [{root!r}], "fp32", models.DevicePlan())
 pipe = models.load(handle)
 extend.extend_soundscape(pipe, "rain", minutes=0.5, overlap_seconds=2.0, steps=2, seed=0)  # warm-up
@@ -45,7 +45,7 @@ def main() -> None:
     load_pack_nodes()
     import importlib
 
-    demo = importlib.import_module("ambient_nodes.demo_models")
+    demo = importlib.import_module("ambient_nodes.tools.demo_models")
     tmp = tempfile.mkdtemp(prefix="extend_mem_")
     demo.build_tiny_stable_audio(os.path.join(tmp, "sa448"), sample_size=448)
     rows = []

@@ -31,8 +31,8 @@ def _mods():
     import importlib
 
     load_pack_nodes()
-    return {name: importlib.import_module(f"ambient_nodes.{name}")
-            for name in ("models", "caption", "soundscape", "demo_models")}
+    return {name: importlib.import_module(f"ambient_nodes.{path}")
+            for name, path in {"models": "models.loading", "caption": "generate.caption", "soundscape": "generate.soundscape", "demo_models": "tools.demo_models"}.items()}
 
 
 def build(root: str, device: str) -> tuple[str, str]:

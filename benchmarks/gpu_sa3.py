@@ -31,8 +31,8 @@ def _mods():
     import importlib
 
     load_pack_nodes()
-    return {name: importlib.import_module(f"ambient_nodes.{name}")
-            for name in ("models", "soundscape", "demo_models", "sa3", "extend", "loop", "vary")}
+    return {name: importlib.import_module(f"ambient_nodes.{path}")
+            for name, path in {"models": "models.loading", "soundscape": "generate.soundscape", "demo_models": "tools.demo_models", "sa3": "generate.sa3", "extend": "generate.extend", "loop": "generate.inpaint_loop", "vary": "generate.vary"}.items()}
 
 
 def measure(fn, cuda: bool, repeat: int = 3) -> dict:

@@ -38,8 +38,8 @@ def random_warning(size: str) -> str:
 
 def _mods():
     load_pack_nodes()
-    return {n: importlib.import_module(f"ambient_nodes.{n}")
-            for n in ("models", "caption", "prompt", "soundscape", "clap", "demo_models")}
+    return {n: importlib.import_module(f"ambient_nodes.{path}")
+            for n, path in {"models": "models.loading", "caption": "generate.caption", "prompt": "text.prompt", "soundscape": "generate.soundscape", "clap": "generate.clap", "demo_models": "tools.demo_models"}.items()}
 
 
 def synthetic_images(size=(192, 256)):

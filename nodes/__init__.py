@@ -2,10 +2,10 @@
 
 Node ids are permanent (saved workflows store them); ``tests/test_api.py`` holds the list.
 """
-from .comfy_craft import NODE_CLASSES as _CRAFT
-from .comfy_nodes import NODE_CLASSES as _CORE
-from .comfy_rank import NODE_CLASSES as _RANK
-from .comfy_sa3 import NODE_CLASSES as _SA3
+from .comfy.craft import NODE_CLASSES as _CRAFT
+from .comfy.core import NODE_CLASSES as _CORE
+from .comfy.rank import NODE_CLASSES as _RANK
+from .comfy.vary import NODE_CLASSES as _SA3
 
 _ALL = {**_CORE, **_CRAFT, **_RANK, **_SA3}
 NODE_CLASS_MAPPINGS = {node_id: cls for node_id, (cls, _) in _ALL.items()}

@@ -22,9 +22,9 @@ import sys
 import tempfile
 import time
 
-from . import models
-from .prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
-from .wav import BIT_DEPTHS
+from .models import loading as models
+from .text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
+from .audio.wav import BIT_DEPTHS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
@@ -143,17 +143,17 @@ def _craft(waveform, rate: int, args: argparse.Namespace):
     """Loop, fades and loudness, as the nodes do them, in that order. Returns ``(waveform, is_loop)``."""
     loop = False
     if args.loop is not None:
-        from .loop import make_seamless_loop
+        from .audio.loop import make_seamless_loop
 
         waveform, _ = make_seamless_loop(waveform, rate, args.loop)
         loop = True
     if args.fade:
-        from .fades import apply_fades
+        from .audio.fades import apply_fades
 
         waveform = apply_fades(waveform, rate, args.fade[0], args.fade[1], args.fade_curve)
         loop = loop and not any(args.fade)
     if args.loudness is not None:
-        from .loudness import normalize_loudness
+        from .audio.loudness import normalize_loudness
 
         waveform, info = normalize_loudness(waveform, rate, args.loudness, args.true_peak)
         for clip in info:
@@ -163,11 +163,11 @@ def _craft(waveform, rate: int, args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from .caption import caption_images
-    from .extend import extend_soundscape
-    from .soundscape import generate_soundscape, max_seconds_of
-    from .spectrogram import save_spectrogram_png
-    from .wav import save_wav
+    from .generate.caption import caption_images
+    from .generate.extend import extend_soundscape
+    from .generate.soundscape import generate_soundscape, max_seconds_of
+    from .audio.spectrogram import save_spectrogram_png
+    from .audio.wav import save_wav
 
     models.quiet_libraries()
     demo = not (args.blip or args.stable_audio)
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     plan = models.standalone_plan()
     tmp = None
     if demo:
-        from .demo_models import build_demo_models
+        from .tools.demo_models import build_demo_models
 
         tmp = tempfile.TemporaryDirectory(prefix="ambient_demo_")
         args.blip, args.stable_audio = build_demo_models(tmp.name)
@@ -391,7 +391,7 @@ def _count(n: int) -> str:
 
 def convert_sa3_command(argv: list[str], out=None) -> int:
     """``convert-sa3``: run :func:`sa3_convert.convert_sa3` and print what was written and what to do next."""
-    from .sa3_convert import DTYPES, convert_sa3, describe_pipeline_folder
+    from .tools.sa3_convert import DTYPES, convert_sa3, describe_pipeline_folder
 
     out = out or sys.stdout
     args = _convert_parser(DTYPES).parse_args(argv)

@@ -53,7 +53,7 @@ FAMILIES = ["open", pytest.param("sa3", marks=needs_sa3)]
 
 
 def pack_module(name: str):
-    """A submodule of the pack under test, e.g. ``pack_module("wav")``."""
+    """A submodule of the pack under test, e.g. ``pack_module("audio.wav")``."""
     return importlib.import_module(f"{PACK_NAME}.nodes.{name}")
 
 
@@ -65,7 +65,7 @@ def comfy_models(tmp_path_factory):
 
     warnings.filterwarnings("ignore", module="torchsde")
     base = tmp_path_factory.mktemp("comfy_base")
-    demo = pack_module("demo_models")
+    demo = pack_module("tools.demo_models")
     blip, sa = demo.build_demo_models(str(base / "models"))
     sa3 = None
     if HAS_SA3:  # diffusers 0.42+: a tiny Stable Audio 3 beside the Open one, so node tests run on both families

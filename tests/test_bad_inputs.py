@@ -45,8 +45,8 @@ from conftest import pack, pack_module
 
 N = pack.NODE_CLASS_MAPPINGS
 DISPLAY = pack.NODE_DISPLAY_NAME_MAPPINGS
-models = pack_module("models")
-glue = pack_module("comfy_glue")
+models = pack_module("models.loading")
+glue = pack_module("comfy.glue")
 mm = pytest.importorskip("comfy.model_management")
 
 RUN_DEVICE = "cpu:0"  # stands in for the GPU: a distinct device name, so the moves happen and are logged
@@ -198,7 +198,7 @@ def _prompt(caption, extra=""):
 
 def _clean_prompt(ctx, out):
     prompt, negative = out
-    prompt_mod = pack_module("prompt")
+    prompt_mod = pack_module("text.prompt")
     for text in (prompt, negative):
         assert text and text == text.strip()
         assert not any(unicodedata.category(ch)[0] == "C" for ch in text), repr(text)
@@ -371,7 +371,7 @@ def _symlink_at_next_name(ctx):
     (ctx.output / "race").mkdir()
     (ctx.output / "race" / "clip_00001_.wav").symlink_to(ctx.outside / "precious.txt")
     (ctx.output / "race" / "clip_00002_.wav").symlink_to(ctx.outside / "dangling-target.wav")  # dangling
-    wav = pack_module("wav")
+    wav = pack_module("audio.wav")
     ctx.monkeypatch.setattr(wav, "_next_counter", lambda folder, name: 1)
 
 
@@ -633,7 +633,7 @@ CASES: list[Case] = [
                                               and d[0, 3] == -1.0) or pytest.fail(str(d[:, :4]))), writes=True),
     G("audio-extremely-loud-loudness-limited-ok", "AmbientLoudness",
       lambda c: dict(good_inputs(c, "AmbientLoudness"), audio=clip(frames=44100, scale=400.0)),
-      lambda c, out: pack_module("loudness").true_peak_dbtp(out[0]["waveform"][0], 44100) <= -1.0 + 1e-3
+      lambda c, out: pack_module("audio.loudness").true_peak_dbtp(out[0]["waveform"][0], 44100) <= -1.0 + 1e-3
       or pytest.fail("true peak above the ceiling")),
     E("audio-silent-loudness", "AmbientLoudness",
       lambda c: dict(good_inputs(c, "AmbientLoudness"), audio={"waveform": torch.zeros(1, 2, 44100),

@@ -7,14 +7,14 @@ import torch
 
 from conftest import pack, pack_module
 
-extend = pack_module("extend")
-models = pack_module("models")
-soundscape = pack_module("soundscape")
+extend = pack_module("generate.extend")
+models = pack_module("models.loading")
+soundscape = pack_module("generate.soundscape")
 
 
 @pytest.fixture(scope="module")
 def long_model(tmp_path_factory):
-    demo = pack_module("demo_models")
+    demo = pack_module("tools.demo_models")
     root = tmp_path_factory.mktemp("extend_models") / "diffusers"
     demo.build_tiny_stable_audio(str(root / "sa448"), sample_size=448)
     handle = models.make_handle(models.STABLE_AUDIO, "sa448", [str(root)], "fp32", models.DevicePlan())
@@ -104,7 +104,7 @@ def sa3_model(tmp_path_factory):
 
     if not HAS_SA3:
         pytest.skip("this diffusers has no StableAudio3Pipeline (0.42+)")
-    demo = pack_module("demo_models")
+    demo = pack_module("tools.demo_models")
     root = tmp_path_factory.mktemp("extend_sa3") / "diffusers"
     demo.build_tiny_stable_audio3(str(root / "sa3"))
     handle = models.make_handle(models.STABLE_AUDIO, "sa3", [str(root)], "fp32", models.DevicePlan())

@@ -7,7 +7,7 @@ import torch
 
 from conftest import pack_module
 
-fades = pack_module("fades")
+fades = pack_module("audio.fades")
 
 SR = 8000
 

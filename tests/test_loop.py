@@ -10,7 +10,7 @@ from scipy.signal import lfilter
 
 from conftest import pack_module
 
-loop = pack_module("loop")
+loop = pack_module("audio.loop")
 
 SR = 44100
 SECONDS = 8.0

@@ -12,11 +12,12 @@ from conftest import HAS_SA3, pack, pack_module
 
 pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no StableAudio3Pipeline (0.42+)")
 
-loop = pack_module("loop")
-models = pack_module("models")
-soundscape = pack_module("soundscape")
-vary = pack_module("vary")
-mix = pack_module("mix")
+loop = pack_module("generate.inpaint_loop")
+seamless = pack_module("audio.loop")
+models = pack_module("models.loading")
+soundscape = pack_module("generate.soundscape")
+vary = pack_module("generate.vary")
+mix = pack_module("audio.mix")
 N = pack.NODE_CLASS_MAPPINGS
 mm = pytest.importorskip("comfy.model_management")
 
@@ -78,7 +79,7 @@ def test_same_length_exact_wrap_and_untouched_outside_the_joint(looped):
     assert out.shape == x.shape and out.dtype == torch.float32 and info["sample_rate"] == SR
     # the loop's own wrap (last sample -> first) is the source's continuous middle, exactly
     assert torch.equal(out[..., -1], x[..., half - 1]) and torch.equal(out[..., 0], x[..., half])
-    seam_jump = loop.loop_seam_metrics(out, SR)["seam_jump"]
+    seam_jump = seamless.loop_seam_metrics(out, SR)["seam_jump"]
     assert seam_jump == pytest.approx(float((x[..., half] - x[..., half - 1]).double().abs().max()), abs=1e-7)
     a, b, n_fade = info["joint_start"], info["joint_end"], info["fade_samples"]
     assert info["method"] == "inpaint" and info["rotation_samples"] == half and n_fade == round(FADE * SR)
@@ -107,10 +108,10 @@ def test_the_joint_is_the_models_inpainting_of_that_window(pipe, looped):
     t = (torch.arange(n, dtype=torch.float64) + 0.5) / n
     g_in, g_out = torch.sin(t * math.pi / 2), torch.cos(t * math.pi / 2)
     r_in, r_out = info["correlations"][0]
-    if r_in <= loop.ADAPTIVE_ABOVE:  # equal-power: from the source into the model's output
+    if r_in <= seamless.ADAPTIVE_ABOVE:  # equal-power: from the source into the model's output
         ramp = r[0, :, w0 + a - n:w0 + a].double() * g_out + gen[0, :, a - n:a].double() * g_in
         assert torch.allclose(out[0, :, w0 + a - n:w0 + a].double(), ramp, atol=1e-6)
-    if r_out <= loop.ADAPTIVE_ABOVE:  # and back
+    if r_out <= seamless.ADAPTIVE_ABOVE:  # and back
         ramp = gen[0, :, b:b + n].double() * g_out + r[0, :, w0 + b:w0 + b + n].double() * g_in
         assert torch.allclose(out[0, :, w0 + b:w0 + b + n].double(), ramp, atol=1e-6)
 

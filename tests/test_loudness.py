@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 
 from conftest import pack_module
 
-loudness = pack_module("loudness")
+loudness = pack_module("audio.loudness")
 SECONDS = 5.0
 
 

@@ -8,7 +8,7 @@ import torch
 
 from conftest import pack_module
 
-mix = pack_module("mix")
+mix = pack_module("audio.mix")
 
 
 def sine(freq: float, seconds: float, rate: int, amp: float = 0.5, channels: int = 1) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 
 from conftest import pack_module
 
-models = pack_module("models")
+models = pack_module("models.loading")
 
 
 def test_lists_only_folders_of_the_right_kind(comfy_models, tmp_path):

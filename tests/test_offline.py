@@ -28,7 +28,7 @@ import torch
 
 from conftest import ROOT, pack, pack_module
 
-SOURCES = sorted((ROOT / "nodes").glob("*.py")) + [ROOT / "__init__.py"]
+SOURCES = sorted((ROOT / "nodes").rglob("*.py")) + [ROOT / "__init__.py"]
 N = pack.NODE_CLASS_MAPPINGS
 WEIGHTLESS = ("Processor", "Tokenizer", "TokenizerFast", "FeatureExtractor", "ImageProcessor")
 
@@ -128,7 +128,7 @@ def _check_calls(calls: list[dict], model_folders: list[str]) -> None:
 
 
 def test_whole_chain_makes_no_network_or_hub_call(comfy_models, output_dir, monkeypatch):
-    models = pack_module("models")
+    models = pack_module("models.loading")
     guards = _guards()
     for target, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"), (socket, "create_connection"),
                          (socket, "getaddrinfo")):

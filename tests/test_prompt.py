@@ -11,8 +11,8 @@ import pytest
 
 from conftest import pack_module
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "nodes" / "prompt.py"
-prompt = pack_module("prompt")
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "nodes" / "text" / "prompt.py"
+prompt = pack_module("text.prompt")
 
 BEACH = "a picture of a sandy beach with blue water and palm trees"
 OFFICE = "there is a man sitting at a desk with a computer in an office"

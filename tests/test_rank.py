@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from conftest import pack, pack_module
 
 N = pack.NODE_CLASS_MAPPINGS
-models = pack_module("models")
-clap = pack_module("clap")
-glue = pack_module("comfy_glue")
-demo = pack_module("demo_models")
+models = pack_module("models.loading")
+clap = pack_module("generate.clap")
+glue = pack_module("comfy.glue")
+demo = pack_module("tools.demo_models")
 mm = pytest.importorskip("comfy.model_management")
 
 NAME = demo.CLAP_NAME

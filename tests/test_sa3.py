@@ -10,10 +10,10 @@ import torch
 
 from conftest import HAS_SA3, pack, pack_module
 
-models = pack_module("models")
-soundscape = pack_module("soundscape")
-demo = pack_module("demo_models")
-sa3 = pack_module("sa3")
+models = pack_module("models.loading")
+soundscape = pack_module("generate.soundscape")
+demo = pack_module("tools.demo_models")
+sa3 = pack_module("generate.sa3")
 
 pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no StableAudio3Pipeline (0.42+)")
 N = pack.NODE_CLASS_MAPPINGS

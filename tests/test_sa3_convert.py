@@ -22,7 +22,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 from conftest import pack_module  # noqa: E402
 
-sa3 = pack_module("sa3_convert")
+sa3 = pack_module("tools.sa3_convert")
 cli = pack_module("cli")
 
 AE = "pretransform.model."
@@ -137,10 +137,10 @@ def sa3_files(tmp_path_factory):
     from diffusers import StableAudio3Pipeline
     from transformers import T5GemmaForConditionalGeneration
 
-    models = pack_module("models")
+    models = pack_module("models.loading")
     models.quiet_libraries()
     root = tmp_path_factory.mktemp("sa3")
-    original = pack_module("demo_models").build_tiny_stable_audio3(str(root / "original"))
+    original = pack_module("tools.demo_models").build_tiny_stable_audio3(str(root / "original"))
     pipe = StableAudio3Pipeline.from_pretrained(original, local_files_only=True)
     official = root / "official"
     official.mkdir()

@@ -5,13 +5,13 @@ import torch
 
 from conftest import pack, pack_module
 
-models = pack_module("models")
-soundscape = pack_module("soundscape")
+models = pack_module("models.loading")
+soundscape = pack_module("generate.soundscape")
 
 
 @pytest.fixture(scope="module")
 def sa(tmp_path_factory):
-    demo = pack_module("demo_models")
+    demo = pack_module("tools.demo_models")
     root = tmp_path_factory.mktemp("sampling") / "diffusers"
     demo.build_tiny_stable_audio(str(root / "sa"), sample_size=448)  # 20.8 s window, real hop and rate
     handle = models.make_handle(models.STABLE_AUDIO, "sa", [str(root)], "fp32", models.DevicePlan())

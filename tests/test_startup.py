@@ -28,6 +28,6 @@ def test_import_is_light_and_fast():
 
 
 def test_no_absolute_import_of_nodes_inside_the_pack():
-    for path in list((ROOT / "nodes").glob("*.py")) + [ROOT / "__init__.py"]:
+    for path in list((ROOT / "nodes").rglob("*.py")) + [ROOT / "__init__.py"]:
         text = path.read_text()
         assert "import nodes" not in text and "from nodes " not in text and "from nodes." not in text, path

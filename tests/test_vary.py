@@ -21,10 +21,10 @@ from conftest import HAS_SA3, pack, pack_module
 
 pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no StableAudio3Pipeline (0.42+)")
 
-vary = pack_module("vary")
-models = pack_module("models")
-mix = pack_module("mix")
-soundscape = pack_module("soundscape")
+vary = pack_module("generate.vary")
+models = pack_module("models.loading")
+mix = pack_module("audio.mix")
+soundscape = pack_module("generate.soundscape")
 N = pack.NODE_CLASS_MAPPINGS
 mm = pytest.importorskip("comfy.model_management")
 

@@ -14,7 +14,7 @@ import torch
 
 from conftest import pack, pack_module
 
-wav = pack_module("wav")
+wav = pack_module("audio.wav")
 
 
 def _clip(batch=1, channels=2, frames=4410, seed=0):
@@ -172,7 +172,7 @@ def test_integer_formats_saturate_instead_of_wrapping(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ metadata (0.3.0)
-comfy_glue = pack_module("comfy_glue")
+comfy_glue = pack_module("comfy.glue")
 SAVE_WAV = pack.NODE_CLASS_MAPPINGS["AmbientSaveWav"]
 API_PROMPT = {
     "5": {"class_type": "AmbientStableAudioLoader", "inputs": {"model": "stable-audio-open-1.0", "dtype": "auto"}},

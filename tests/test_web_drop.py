@@ -37,7 +37,7 @@ PORT = 8190  # not 8188: a developer's own ComfyUI may be there; a free port whe
 PACK_NAME = "image-to-ambient-audio-droptest"
 EXTENSION = "ImageToAmbientAudio.WavWorkflowDrop"
 
-wav = pack_module("wav")
+wav = pack_module("audio.wav")
 
 
 def test_the_pack_ships_its_frontend_extension():

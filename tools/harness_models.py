@@ -22,11 +22,11 @@ def main(target: str) -> None:
     import importlib
 
     load_pack_nodes()
-    build_demo_models = importlib.import_module("ambient_nodes.demo_models").build_demo_models
+    build_demo_models = importlib.import_module("ambient_nodes.tools.demo_models").build_demo_models
     models_dir = os.path.join(os.path.abspath(target), "models")
     # 960 latents x 2048 / 44100 Hz = 44.6 s: long enough for the workflows' settings
     build_demo_models(models_dir, blip_name=BLIP_NAME, stable_audio_name=STABLE_AUDIO_NAME, sample_size=960)
-    demo = importlib.import_module("ambient_nodes.demo_models")
+    demo = importlib.import_module("ambient_nodes.tools.demo_models")
     import diffusers
 
     if hasattr(diffusers, "StableAudio3Pipeline"):  # tiny, with the Medium family's autoencoder width (380 s)

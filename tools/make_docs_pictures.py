@@ -19,11 +19,11 @@ def main(out_path: str) -> None:
     from PIL import Image, ImageDraw
 
     load_pack_nodes()
-    demo = importlib.import_module("ambient_nodes.demo_models")
-    models = importlib.import_module("ambient_nodes.models")
-    soundscape = importlib.import_module("ambient_nodes.soundscape")
-    loop = importlib.import_module("ambient_nodes.loop")
-    spectrogram = importlib.import_module("ambient_nodes.spectrogram")
+    demo = importlib.import_module("ambient_nodes.tools.demo_models")
+    models = importlib.import_module("ambient_nodes.models.loading")
+    soundscape = importlib.import_module("ambient_nodes.generate.soundscape")
+    loop = importlib.import_module("ambient_nodes.audio.loop")
+    spectrogram = importlib.import_module("ambient_nodes.audio.spectrogram")
     models.quiet_libraries()
     tmp = tempfile.mkdtemp(prefix="docs_pictures_")
     demo.build_tiny_stable_audio(os.path.join(tmp, "sa"), sample_size=448)

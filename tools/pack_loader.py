@@ -7,7 +7,7 @@ import sys
 
 def load_pack_nodes():
     """Import ``<repo>/nodes`` as ``ambient_nodes`` (once) and return it; submodules follow as
-    ``ambient_nodes.models`` etc."""
+    ``ambient_nodes.models.loading`` etc."""
     if "ambient_nodes" in sys.modules:
         return sys.modules["ambient_nodes"]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

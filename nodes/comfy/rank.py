@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from . import comfy_glue, models
-from .comfy_nodes import CATEGORY, DTYPE_TOOLTIP, _ModelLoader
-from .wav import LOOP_KEY, META_KEY
+from . import glue as comfy_glue
+
+from ..models import loading as models
+from .core import CATEGORY, DTYPE_TOOLTIP, _ModelLoader
+from ..audio.wav import LOOP_KEY, META_KEY
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class AmbientRankTakes:
 
     @classmethod
     def INPUT_TYPES(cls):
-        from .clap import DEFAULT_CAPTION_WEIGHT, OUTPUT_MODES
+        from ..generate.clap import DEFAULT_CAPTION_WEIGHT, OUTPUT_MODES
 
         return {"required": {
             "audio": ("AUDIO", {"tooltip": "The takes to compare: a batch of clips, e.g. Stable Audio Sampler with "
@@ -98,7 +100,7 @@ class AmbientRankTakes:
 
     @classmethod
     def VALIDATE_INPUTS(cls, output=None, caption_weight=None):
-        from .clap import check_caption_weight, check_output_mode
+        from ..generate.clap import check_caption_weight, check_output_mode
 
         try:
             if output is not None:
@@ -110,7 +112,7 @@ class AmbientRankTakes:
         return True
 
     def execute(self, audio, clap_model, prompt, output, caption=None, caption_weight=None):
-        from .clap import (
+        from ..generate.clap import (
             DEFAULT_CAPTION_WEIGHT,
             NODE,
             check_output_mode,
@@ -121,7 +123,7 @@ class AmbientRankTakes:
             texts_and_weights,
             weighted_scores,
         )
-        from .wav import check_audio, require_rate_and_finite
+        from ..audio.wav import check_audio, require_rate_and_finite
 
         check_output_mode(output)
         weight = DEFAULT_CAPTION_WEIGHT if caption_weight is None else caption_weight

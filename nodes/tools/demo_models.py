@@ -259,7 +259,7 @@ def build_demo_models(models_dir: str, seed: int = 0, *, blip_name: str = BLIP_N
     Returns the two folders."""
     import warnings
 
-    from .models import quiet_libraries
+    from ..models.loading import quiet_libraries
 
     quiet_libraries()
     with warnings.catch_warnings():

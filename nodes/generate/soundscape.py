@@ -90,7 +90,7 @@ def check_settings(*, seconds: float, steps: int, cfg: float, seed: int, variati
 def fit_prompt(pipe, text: str) -> str:
     """``text`` shortened on a word boundary until the pipeline's tokenizer takes it whole (the tokenizer itself
     would cut mid-word); logs a warning when it shortens."""
-    from .prompt import shorten_to_limit
+    from ..text.prompt import shorten_to_limit
 
     limit = prompt_token_limit(pipe)
     tok = pipe.tokenizer

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from . import comfy_glue, models
-from .prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
-from .wav import BIT_DEPTHS, DEFAULT_PREFIX, LOOP_KEY, LOOP_POINTS, META_KEY
+from . import glue as comfy_glue
+
+from ..models import loading as models
+from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
+from ..audio.wav import BIT_DEPTHS, DEFAULT_PREFIX, LOOP_KEY, LOOP_POINTS, META_KEY
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ class AmbientBlipCaption:
         }}
 
     def execute(self, image, blip_model, prefix, max_tokens, beams):
-        from .caption import caption_images, check_images
+        from ..generate.caption import caption_images, check_images
 
         check_images(image)
         plan = comfy_glue.device_plan(models.BLIP)
@@ -206,7 +208,7 @@ class AmbientStableAudioSampler:
 
     def execute(self, model, prompt, negative_prompt, seconds, steps, cfg, seed, variations, memory="balanced",
                 compile=False):
-        from .soundscape import check_settings, generate_soundscape, resolve_defaults
+        from ..generate.soundscape import check_settings, generate_soundscape, resolve_defaults
 
         check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations)
         plan = comfy_glue.device_plan(models.STABLE_AUDIO)
@@ -258,7 +260,7 @@ class AmbientSaveWav:
 
     def execute(self, audio, filename_prefix, bit_depth, loop_points="auto", metadata=True, audioUI=None,
                 prompt=None, extra_pnginfo=None):
-        from .wav import META_KEY, check_audio, generation_metadata, save_wav
+        from ..audio.wav import META_KEY, check_audio, generation_metadata, save_wav
 
         waveform, rate = check_audio(audio)
         loop = loop_points == "always" or (loop_points == "auto" and bool(audio.get(LOOP_KEY)))

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from . import comfy_glue, models
-from .extend import METHODS as EXTEND_METHODS
-from .prompt import DEFAULT_PRESET, PRESET_NAMES
-from .wav import LOOP_KEY, META_KEY
+from . import glue as comfy_glue
+
+from ..models import loading as models
+from ..generate.extend import METHODS as EXTEND_METHODS
+from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES
+from ..audio.wav import LOOP_KEY, META_KEY
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,7 @@ AUDIO_OUT = ("The processed audio (same rate), as AUDIO for Save WAV or any core
 
 
 def _audio(node: str, audio):
-    from .wav import check_audio
+    from ..audio.wav import check_audio
 
     waveform, rate = check_audio(audio, node)
     return waveform, rate
@@ -90,7 +92,7 @@ class AmbientSeamlessLoop:
 
     def execute(self, audio, overlap_seconds, search_seconds, method="auto", model=None, prompt=None, seed=0,
                 joint_seconds=4.0):
-        from .loop import NODE, make_seamless_loop
+        from ..audio.loop import NODE, make_seamless_loop
 
         waveform, rate = _audio(NODE, audio)
         if _loop_method(method, model, prompt) == "inpaint":
@@ -102,8 +104,8 @@ class AmbientSeamlessLoop:
 
 def _loop_method(method, model, prompt) -> str:
     """Which method Make Seamless Loop runs ("crossfade" or "inpaint"), or a ValueError saying what is missing."""
-    from .loop import INPAINT_FIX, NODE
-    from .vary import SA3_FAMILY, require_sa3_handle
+    from ..generate.inpaint_loop import INPAINT_FIX, NODE
+    from ..generate.vary import SA3_FAMILY, require_sa3_handle
 
     if method not in LOOP_METHODS:
         raise ValueError(f'{NODE}: "method" is {method!r} but must be one of {", ".join(LOOP_METHODS)}. Pick one.')
@@ -122,8 +124,8 @@ def _loop_method(method, model, prompt) -> str:
 
 
 def _inpaint_loop(audio, waveform, rate, model, prompt, seed, joint_seconds):
-    from .loop import NODE, inpaint_loop
-    from .soundscape import resolve_defaults
+    from ..generate.inpaint_loop import NODE, inpaint_loop
+    from ..generate.soundscape import resolve_defaults
 
     plan = comfy_glue.device_plan(models.STABLE_AUDIO)
     with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
@@ -147,7 +149,7 @@ class AmbientFade:
 
     @classmethod
     def INPUT_TYPES(cls):
-        from .fades import CURVES
+        from ..audio.fades import CURVES
 
         return {"required": {
             "audio": ("AUDIO", {"tooltip": AUDIO_IN}),
@@ -161,7 +163,7 @@ class AmbientFade:
         }}
 
     def execute(self, audio, fade_in_seconds, fade_out_seconds, curve):
-        from .fades import NODE, apply_fades
+        from ..audio.fades import NODE, apply_fades
 
         waveform, rate = _audio(NODE, audio)
         faded = apply_fades(waveform, rate, fade_in_seconds, fade_out_seconds, curve)
@@ -181,7 +183,7 @@ class AmbientLoudness:
 
     @classmethod
     def INPUT_TYPES(cls):
-        from .loudness import PRESETS
+        from ..audio.loudness import PRESETS
 
         names = list(PRESETS)
         return {"required": {
@@ -196,7 +198,7 @@ class AmbientLoudness:
         }}
 
     def execute(self, audio, target, custom_lufs, ceiling_dbtp):
-        from .loudness import NODE, PRESETS, normalize_loudness
+        from ..audio.loudness import NODE, PRESETS, normalize_loudness
 
         if target not in PRESETS:
             raise ValueError(f'{NODE}: "target" is {target!r} but must be one of {", ".join(PRESETS)}. Pick one.')
@@ -264,8 +266,8 @@ class AmbientExtend:
 
     def execute(self, model, prompt, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg, seed,
                 tail_conditioning, method="auto"):
-        from .extend import extend_soundscape
-        from .soundscape import resolve_defaults
+        from ..generate.extend import extend_soundscape
+        from ..generate.soundscape import resolve_defaults
 
         plan = comfy_glue.device_plan(models.STABLE_AUDIO)
         with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
@@ -304,7 +306,7 @@ class AmbientMix:
 
     @classmethod
     def INPUT_TYPES(cls):
-        from .mix import FITS, LENGTHS
+        from ..audio.mix import FITS, LENGTHS
 
         spec = _mix_inputs()
         required = {k: v for k, v in spec.items() if k[-1] in "12"}
@@ -315,7 +317,7 @@ class AmbientMix:
         return {"required": required, "optional": {k: v for k, v in spec.items() if k[-1] in "34"}}
 
     def execute(self, fit, length, **inputs):
-        from .mix import NODE, mix_layers
+        from ..audio.mix import NODE, mix_layers
 
         layers = []
         for k in (1, 2, 3, 4):
@@ -351,7 +353,7 @@ class AmbientSpectrogram:
         import numpy as np
         import torch
 
-        from .spectrogram import render_spectrogram
+        from ..audio.spectrogram import render_spectrogram
 
         waveform, rate = _audio("Audio Spectrogram", audio)
         images = [np.asarray(render_spectrogram(clip, rate, width=width, height=height), dtype=np.float32) / 255.0
@@ -385,7 +387,7 @@ class AmbientLayeredPromptBuilder:
         }}
 
     def execute(self, caption, preset, extra, sources):
-        from .prompt import build_layered_prompts
+        from ..text.prompt import build_layered_prompts
 
         layered = build_layered_prompts(caption, preset, extra, max_sources=sources)
         faint = f"{layered.bed.split(',')[0]}, distant, faint, quiet background"

@@ -97,7 +97,7 @@ def resample(mono: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray
     (:func:`mix.resample_array`, ``scipy.signal.resample_poly``, Kaiser window)."""
     import numpy as np
 
-    from .mix import resample_array
+    from ..audio.mix import resample_array
 
     return resample_array(np.asarray(mono, dtype=np.float64), int(sample_rate), int(target_rate))
 

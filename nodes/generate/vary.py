@@ -66,7 +66,7 @@ def to_model_rate(waveform: "torch.Tensor", sample_rate: int, target_rate: int) 
     the same tensor when the rates already match."""
     if sample_rate == target_rate:
         return waveform.float()
-    from .mix import resample
+    from ..audio.mix import resample
 
     log.info("resampling %d Hz audio to the model's %d Hz", sample_rate, target_rate)
     return resample(waveform, sample_rate, target_rate).to(waveform.device)
@@ -124,7 +124,7 @@ def vary_audio(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, st
     import torch
 
     from . import soundscape
-    from .wav import as_batch, require_rate_and_finite
+    from ..audio.wav import as_batch, require_rate_and_finite
 
     x = as_batch(waveform, NODE).float()
     source_rate = require_rate_and_finite(x, sample_rate, NODE, "this node cannot vary them")

@@ -61,7 +61,7 @@ def prefix_token_limit(model, processor, max_new_tokens: int) -> int:
 def fit_prefix(model, processor, prefix: str, max_new_tokens: int) -> str:
     """``prefix`` (stripped) shortened on a word boundary until BLIP's decoder takes it with ``max_new_tokens``
     more; logs a warning when it shortens (an over-long prefix would index past the decoder's positions)."""
-    from .prompt import shorten_to_limit
+    from ..text.prompt import shorten_to_limit
 
     text = " ".join(str(prefix or "").split())
     if not text:

@@ -146,7 +146,7 @@ def decode_chunk_frames(plan: DevicePlan, memory: str, pipe=None) -> int:
     flat in length), whole on the CPU (RAM is plentiful there and whole decoding is about twice as fast). Stable
     Audio 3 (``pipe`` given): always chunked, as its SAME decoder's dense attention mask grows with the square of
     the length (tens of GiB for 380 s in one piece)."""
-    from .sa3 import is_sa3
+    from ..generate.sa3 import is_sa3
 
     if pipe is not None and is_sa3(pipe):
         return SA3_DECODE_CHUNK_FRAMES[memory]

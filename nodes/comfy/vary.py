@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from . import comfy_glue, models
-from .comfy_craft import SEED_MAX, _audio, _out
-from .comfy_nodes import CATEGORY
+from . import glue as comfy_glue
+
+from ..models import loading as models
+from .craft import SEED_MAX, _audio, _out
+from .core import CATEGORY
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,8 @@ class AmbientVaryAudio:
         }}
 
     def execute(self, model, audio, prompt, strength, steps, seed, variations):
-        from .soundscape import resolve_defaults
-        from .vary import NODE, check_sampling, require_sa3_handle, vary_audio
+        from ..generate.soundscape import resolve_defaults
+        from ..generate.vary import NODE, check_sampling, require_sa3_handle, vary_audio
 
         waveform, rate = _audio(NODE, audio)
         require_sa3_handle(NODE, model)
