@@ -2,8 +2,8 @@
 
 Node ids are permanent (saved workflows store them); ``tests/test_api.py`` holds the list.
 """
-from .comfy.craft import NODE_CLASSES as _CRAFT
 from .comfy.core import NODE_CLASSES as _CORE
+from .comfy.craft import NODE_CLASSES as _CRAFT
 from .comfy.rank import NODE_CLASSES as _RANK
 from .comfy.vary import NODE_CLASSES as _SA3
 

@@ -22,9 +22,9 @@ import sys
 import tempfile
 import time
 
+from .audio.wav import BIT_DEPTHS
 from .models import loading as models
 from .text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
-from .audio.wav import BIT_DEPTHS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
@@ -163,11 +163,11 @@ def _craft(waveform, rate: int, args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from .audio.spectrogram import save_spectrogram_png
+    from .audio.wav import save_wav
     from .generate.caption import caption_images
     from .generate.extend import extend_soundscape
     from .generate.soundscape import generate_soundscape, max_seconds_of
-    from .audio.spectrogram import save_spectrogram_png
-    from .audio.wav import save_wav
 
     models.quiet_libraries()
     demo = not (args.blip or args.stable_audio)

@@ -18,6 +18,7 @@ models = pack_module("models.loading")
 soundscape = pack_module("generate.soundscape")
 vary = pack_module("generate.vary")
 mix = pack_module("audio.mix")
+resampler = pack_module("audio.resample")
 N = pack.NODE_CLASS_MAPPINGS
 mm = pytest.importorskip("comfy.model_management")
 
@@ -136,7 +137,7 @@ def test_seeds_batches_and_determinism(pipe, looped):
 def test_mono_48k_input_is_resampled_and_stays_mono(pipe):
     x48 = _source(4.0, 48000, 1, seed=3)
     out, info = loop.inpaint_loop(pipe, x48, 48000, PROMPT, joint_seconds=JOINT, fade_seconds=FADE, seed=2)
-    x = mix.resample(x48, 48000, SR)
+    x = resampler.resample(x48, 48000, SR)
     assert info["sample_rate"] == SR and out.shape == x.shape == (1, 1, 4 * SR)
     r, half = _rotated(x)
     assert torch.equal(out[..., -1], x[..., half - 1]) and torch.equal(out[..., 0], x[..., half])

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no Stabl
 vary = pack_module("generate.vary")
 models = pack_module("models.loading")
 mix = pack_module("audio.mix")
+resampler = pack_module("audio.resample")
 soundscape = pack_module("generate.soundscape")
 N = pack.NODE_CLASS_MAPPINGS
 mm = pytest.importorskip("comfy.model_management")
@@ -77,9 +78,9 @@ def test_a_48k_mono_recording_is_resampled_to_the_model(pipe):
     out, rate, info = vary.vary_audio(pipe, x48, 48000, PROMPT, 0.3, seed=1)
     assert rate == SR and out.shape == (1, 2, round(1.5 * SR)) and info["source_rate"] == 48000
     # exactly what the model makes from the recording resampled to 44.1 kHz: the resampling is what feeds it
-    same, _, _ = vary.vary_audio(pipe, mix.resample(x48, 48000, SR), SR, PROMPT, 0.3, seed=1)
+    same, _, _ = vary.vary_audio(pipe, resampler.resample(x48, 48000, SR), SR, PROMPT, 0.3, seed=1)
     assert torch.equal(out, same)
-    stereo, _, _ = vary.vary_audio(pipe, mix.resample(x48, 48000, SR).repeat(1, 2, 1), SR, PROMPT, 0.3, seed=1)
+    stereo, _, _ = vary.vary_audio(pipe, resampler.resample(x48, 48000, SR).repeat(1, 2, 1), SR, PROMPT, 0.3, seed=1)
     assert torch.equal(out, stereo)  # mono is doubled, as the sampler fits a reference
 
 

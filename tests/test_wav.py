@@ -15,6 +15,7 @@ import torch
 from conftest import pack, pack_module
 
 wav = pack_module("audio.wav")
+contract = pack_module("audio.contract")
 
 
 def _clip(batch=1, channels=2, frames=4410, seed=0):
@@ -156,10 +157,10 @@ def test_unknown_bit_depth_and_bad_audio_messages(tmp_path):
     with pytest.raises(ValueError, match='Save WAV: "bit_depth" is \'8\''):
         wav.save_wav(_clip(), 44100, str(tmp_path), "x", "8")
     with pytest.raises(ValueError, match='"audio" waveform has shape'):
-        wav.check_audio({"waveform": torch.zeros(1, 2, 0), "sample_rate": 44100})
+        contract.check_audio({"waveform": torch.zeros(1, 2, 0), "sample_rate": 44100}, "Save WAV")
     with pytest.raises(ValueError, match="sample_rate"):
-        wav.check_audio({"waveform": torch.zeros(1, 2, 10), "sample_rate": 0})
-    w, rate = wav.check_audio({"waveform": torch.zeros(2, 10), "sample_rate": 8000})  # [C, T] is one clip
+        contract.check_audio({"waveform": torch.zeros(1, 2, 10), "sample_rate": 0}, "Save WAV")
+    w, rate = contract.check_audio({"waveform": torch.zeros(2, 10), "sample_rate": 8000}, "Save WAV")  # [C, T] is one clip
     assert w.shape == (1, 2, 10) and rate == 8000
     assert list(tmp_path.iterdir()) == []
 
@@ -298,7 +299,7 @@ def test_save_wav_node_embeds_prompt_workflow_and_the_samplers_summary(tmp_path,
     spec = SAVE_WAV.INPUT_TYPES()
     assert spec["hidden"] == {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}
     assert list(spec["required"])[-1] == "metadata" and spec["required"]["metadata"][1]["default"] is True
-    files = _run_node(tmp_path, monkeypatch, {wav.META_KEY: AMBIENT}, prompt=API_PROMPT,
+    files = _run_node(tmp_path, monkeypatch, {contract.META_KEY: AMBIENT}, prompt=API_PROMPT,
                       extra_pnginfo={"workflow": WORKFLOW})
     assert len(files) == 2
     for path in files:
@@ -309,10 +310,10 @@ def test_save_wav_node_embeds_prompt_workflow_and_the_samplers_summary(tmp_path,
 
 
 def test_save_wav_node_metadata_off_or_disabled_writes_only_audio(tmp_path, monkeypatch):
-    off = _run_node(tmp_path / "off", monkeypatch, {wav.META_KEY: AMBIENT}, metadata=False, prompt=API_PROMPT,
+    off = _run_node(tmp_path / "off", monkeypatch, {contract.META_KEY: AMBIENT}, metadata=False, prompt=API_PROMPT,
                     extra_pnginfo={"workflow": WORKFLOW})
     monkeypatch.setattr(comfy_glue, "metadata_disabled", lambda: True)  # ComfyUI started with --disable-metadata
-    flag = _run_node(tmp_path / "flag", monkeypatch, {wav.META_KEY: AMBIENT}, metadata=True, prompt=API_PROMPT,
+    flag = _run_node(tmp_path / "flag", monkeypatch, {contract.META_KEY: AMBIENT}, metadata=True, prompt=API_PROMPT,
                      extra_pnginfo={"workflow": WORKFLOW})
     for path in off + flag:
         assert _chunk_ids(str(path)) == ["fmt ", "data"]

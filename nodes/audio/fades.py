@@ -6,7 +6,7 @@ import math
 import numbers
 from typing import TYPE_CHECKING
 
-from .wav import as_batch, require_rate_and_finite
+from .contract import as_batch, require_rate_and_finite
 
 if TYPE_CHECKING:
     import torch

@@ -13,7 +13,9 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from .wav import as_batch, require_rate_and_finite
+from ..checks import check_seconds, format_seconds
+from .contract import check_clip
+from .crossfade import ADAPTIVE_ABOVE, correlation, cross_fade_gains
 
 if TYPE_CHECKING:
     import torch
@@ -21,33 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NODE = "Make Seamless Loop"
-ADAPTIVE_ABOVE = 0.5  # correlation above which the cross-fade is correlation-adaptive rather than equal-power
 WINDOW_SECONDS = 0.05  # short-term RMS window: cut-point search and the seam level
 AROUND_SECONDS = 1.0  # span around the joint for loop_seam_metrics' reference level
 _FLOOR_DB = -200.0  # level of digital silence
-
-
-def _secs(value: float) -> str:
-    """Seconds for a message: one decimal from 1 s up ("6.0"), three significant digits below ("0.0227")."""
-    return f"{value:.1f}" if value >= 1 else f"{value:.3g}"
-
-
-def _check_seconds(name: str, value, *, positive: bool) -> float:
-    """``value`` as a float, or a ``ValueError`` naming the input ``name``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        need = "more than 0" if positive else "0 or more"
-        example = "e.g. 2" if positive else "0 to turn it off"
-        raise ValueError(f'{NODE}: "{name}" is {value} but must be a finite number of seconds, {need}. '
-                         f'Set it to {example}.')
-    return float(value)
-
-
-def _check_audio(waveform, sample_rate) -> tuple["torch.Tensor", int]:
-    """``(waveform as float32 [B, C, T], sample_rate as int)`` (a 2-D ``[C, T]`` is one clip), or a ``ValueError``
-    naming what is wrong."""
-    waveform = as_batch(waveform, NODE).float()
-    return waveform, require_rate_and_finite(waveform, sample_rate, NODE, "this node cannot loop them")
 
 
 def _short_term_energy(mono: "torch.Tensor", centres: "torch.Tensor", half: int) -> "torch.Tensor":
@@ -91,43 +69,6 @@ def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: i
     return start + int(centres[last_min])
 
 
-def cross_fade_gains(n: int, r: float) -> tuple["torch.Tensor", "torch.Tensor"]:
-    """Fade-in and fade-out gains ``float64 [n]`` at ``t = (i + 0.5) / n`` for signals of correlation ``r``.
-
-    Equal-power ``sin``/``cos`` scaled by ``1 / sqrt(1 + r sin(pi t))`` so that
-    ``g_in**2 + g_out**2 + 2 r g_in g_out = 1``: ``r = 0`` is equal-power, ``r = 1`` is equal-gain
-    (``g_in + g_out = 1``).
-    """
-    import torch
-
-    t = (torch.arange(n, dtype=torch.float64) + 0.5) / n
-    g_in, g_out = torch.sin(t * math.pi / 2), torch.cos(t * math.pi / 2)
-    if r:
-        scale = 1.0 / torch.sqrt(1.0 + r * torch.sin(t * math.pi))
-        g_in, g_out = g_in * scale, g_out * scale
-    return g_in, g_out
-
-
-def correlation(a: "torch.Tensor", b: "torch.Tensor") -> float:
-    """Normalised correlation ``sum(a b) / sqrt(sum(a^2) sum(b^2))`` (no mean removal: it is what sets the power
-    of ``a + b``); 0 when either is silent."""
-    a, b = a.double(), b.double()
-    denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
-    if denom == 0.0:
-        return 0.0
-    return max(-1.0, min(1.0, float((a * b).sum()) / denom))
-
-
-def cross_fade(tail: "torch.Tensor", head: "torch.Tensor") -> tuple["torch.Tensor", float]:
-    """Cross-fade ``tail`` out and ``head`` in (both ``[C, n]``): equal-power for uncorrelated material,
-    correlation-adaptive above ``ADAPTIVE_ABOVE``, so the level through the joint stays steady either way.
-    Returns ``(mixed [C, n] float32, correlation)``."""
-    r = correlation(tail, head)
-    g_in, g_out = cross_fade_gains(tail.shape[-1], r if r > ADAPTIVE_ABOVE else 0.0)
-    mixed = tail.double() * g_out + head.double() * g_in
-    return mixed.float(), r
-
-
 def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_seconds: float = 2.0,
                        search_seconds: float = 0.0) -> tuple["torch.Tensor", dict]:
     """Make a clip loop seamlessly by cross-fading its last ``overlap_seconds`` into its first.
@@ -165,9 +106,9 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
     """
     import torch
 
-    x, sample_rate = _check_audio(waveform, sample_rate)
-    overlap = _check_seconds("overlap_seconds", overlap_seconds, positive=True)
-    search = _check_seconds("search_seconds", search_seconds, positive=False)
+    x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
+    overlap = check_seconds(NODE, "overlap_seconds", overlap_seconds, positive=True)
+    search = check_seconds(NODE, "search_seconds", search_seconds, positive=False)
     total = x.shape[-1]
     duration = total / sample_rate
     n = round(overlap * sample_rate)
@@ -175,8 +116,8 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
         raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds} which is less than one sample at '
                          f'{sample_rate} Hz. Set it to e.g. 2.')
     if 2 * n > total:
-        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds:g} but the clip is only {_secs(duration)} s '
-                         f'long; the overlap must be at most half the clip ({_secs(duration / 2)} s). Lower '
+        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds:g} but the clip is only {format_seconds(duration)} s '
+                         f'long; the overlap must be at most half the clip ({format_seconds(duration / 2)} s). Lower '
                          '"overlap_seconds" or use a longer clip.')
 
     end = total
@@ -230,7 +171,7 @@ def loop_seam_metrics(waveform: "torch.Tensor", sample_rate: int) -> dict:
     """
     import torch
 
-    x, sample_rate = _check_audio(waveform, sample_rate)
+    x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
     total = x.shape[-1]
     seam_jump = float((x[..., 0].double() - x[..., -1].double()).abs().max())
     median_jump = float(x.diff(dim=-1).abs().median()) if total > 1 else 0.0

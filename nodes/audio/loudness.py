@@ -5,7 +5,7 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from .wav import as_batch
+from .contract import as_batch, to_numpy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,23 +45,12 @@ def _gain_to_db(gain: float) -> float:
     return 20.0 * math.log10(gain) if gain > 0 else -math.inf
 
 
-def _to_numpy(waveform: "torch.Tensor") -> "np.ndarray":
-    """A float64 ``ndarray`` copy of a tensor (any float dtype, any device; inference tensors too)."""
-    import numpy as np
-    import torch
-
-    data = waveform.detach().cpu()
-    if data.dtype not in (torch.float32, torch.float64):
-        data = data.float()
-    return np.array(data.numpy(), dtype=np.float64)
-
-
 def _as_clip(waveform_clip) -> "np.ndarray":
     """One clip (``torch.Tensor`` or array, ``[C, T]`` or ``[T]``) as a float64 ``ndarray [C, T]`` (a copy)."""
     import numpy as np
 
     if hasattr(waveform_clip, "detach"):
-        data = _to_numpy(waveform_clip)
+        data = to_numpy(waveform_clip)
     else:
         data = np.array(waveform_clip, dtype=np.float64)  # a copy
     if data.ndim == 1:
@@ -340,7 +329,7 @@ def normalize_loudness(waveform: "torch.Tensor", sample_rate: int, target_lufs: 
     _check_settings(target_lufs, ceiling_dbtp)
     _check_rate(sample_rate)
     waveform = as_batch(waveform, NODE)
-    batch = _to_numpy(waveform)
+    batch = to_numpy(waveform)
     for clip in batch:
         _check_clip(clip, sample_rate)
     outs, infos = [], []

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import logging
 import math
-from fractions import Fraction
 from typing import TYPE_CHECKING
+
+from ..checks import check_sample_rate, is_number
+from .contract import to_numpy
+from .crossfade import cross_fade_gains
+from .resample import resample_array
 
 if TYPE_CHECKING:
     import numpy as np
@@ -16,30 +20,7 @@ NODE = "Mix Audio Layers"
 FITS = ("loop", "pad")  # how shorter layers reach the output length
 LENGTHS = ("longest", "first")  # output length: the longest layer, or the first layer's
 CROSSFADE_S = 0.010  # equal-power cross-fade at each loop wrap
-MAX_RATE = 768000
 HEADROOM_RANGE = (0.0, 60.0)  # dB below full scale
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_rate(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RATE:
-        raise ValueError(f'{NODE}: {what} is {value!r} but must be a whole number of Hz (1..{MAX_RATE}). '
-                         "Connect an AUDIO output from a node that sets its sample rate.")
-    return value
-
-
-def _to_numpy(waveform: "torch.Tensor") -> "np.ndarray":
-    """A float64 ``ndarray`` copy of a tensor (any float dtype, any device; inference tensors too)."""
-    import numpy as np
-    import torch
-
-    data = waveform.detach().cpu()
-    if data.dtype not in (torch.float32, torch.float64):
-        data = data.float()
-    return np.array(data.numpy(), dtype=np.float64)
 
 
 def pan_gains(pan: float) -> tuple[float, float]:
@@ -55,7 +36,7 @@ def pan_gains(pan: float) -> tuple[float, float]:
     Returns:
         ``(left, right)`` linear gains.
     """
-    if not _is_number(pan) or not -1.0 <= pan <= 1.0:
+    if not is_number(pan) or not -1.0 <= pan <= 1.0:
         raise ValueError(f'{NODE}: "pan" is {pan!r} but must be a number from -1 (left) to 1 (right); 0 is centre. '
                          "Set it in that range.")
     theta = (float(pan) + 1.0) * math.pi / 4.0
@@ -81,48 +62,7 @@ def balance_gains(pan: float) -> tuple[float, float]:
     return min(1.0, left * math.sqrt(2.0)), min(1.0, right * math.sqrt(2.0))
 
 
-def _resampled_length(frames: int, sample_rate: int, target_rate: int) -> int:
-    return round(Fraction(frames * target_rate, sample_rate))
-
-
-def resample_array(data: "np.ndarray", sample_rate: int, target_rate: int) -> "np.ndarray":
-    import numpy as np
-    from scipy.signal import resample_poly
-
-    if sample_rate == target_rate:
-        return data
-    g = math.gcd(sample_rate, target_rate)
-    out = resample_poly(data, target_rate // g, sample_rate // g, axis=-1)
-    want = _resampled_length(data.shape[-1], sample_rate, target_rate)
-    if out.shape[-1] >= want:
-        return out[..., :want]
-    return np.concatenate([out, np.zeros(out.shape[:-1] + (want - out.shape[-1],), out.dtype)], axis=-1)
-
-
-def resample(waveform: "torch.Tensor", sample_rate: int, target_rate: int) -> "torch.Tensor":
-    """Resample along the last axis with ``scipy.signal.resample_poly`` (polyphase, Kaiser-windowed low-pass).
-
-    ``up``/``down`` are ``target_rate``/``sample_rate`` divided by their gcd (44100 -> 48000 is 160/147).
-
-    Args:
-        waveform: ``float [..., T]``, e.g. ``[B, C, T]``.
-        sample_rate: its rate, Hz.
-        target_rate: the rate wanted, Hz.
-
-    Returns:
-        a new ``float32 [..., round(T * target_rate / sample_rate)]`` tensor (Python's ``round``, exact).
-    """
-    import numpy as np
-    import torch
-
-    _check_rate(sample_rate, '"sample_rate"')
-    _check_rate(target_rate, '"target_rate"')
-    data = _to_numpy(waveform)
-    out = resample_array(data, sample_rate, target_rate)
-    return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
-
-
-def _loop(data: "np.ndarray", frames: int, crossfade: int) -> "np.ndarray":
+def loop_to_length(data: "np.ndarray", frames: int, crossfade: int) -> "np.ndarray":
     """Tile ``data [..., T]`` to ``frames`` samples; each repeat overlaps the one before by ``crossfade`` samples
     with an equal-power (sin/cos) cross-fade. The first ``T - crossfade`` samples are the layer untouched."""
     import numpy as np
@@ -133,8 +73,8 @@ def _loop(data: "np.ndarray", frames: int, crossfade: int) -> "np.ndarray":
     # steady state: one period whose head is the layer's head faded in over its tail faded out
     cycle = data[..., :period].copy()
     if fade:
-        t = (np.arange(fade) + 0.5) / fade
-        cycle[..., :fade] = data[..., :fade] * np.sin(t * np.pi / 2) + data[..., period:] * np.cos(t * np.pi / 2)
+        g_in, g_out = (g.numpy() for g in cross_fade_gains(fade))
+        cycle[..., :fade] = data[..., :fade] * g_in + data[..., period:] * g_out
     reps = -(-(frames - period) // period)
     return np.concatenate([data[..., :period], np.tile(cycle, (1,) * (data.ndim - 1) + (reps,))], axis=-1)[..., :frames]
 
@@ -160,16 +100,16 @@ def _layer_waveform(layer, index: int):
     if waveform.shape[1] > 2:
         raise ValueError(f'{NODE}: {where} has {waveform.shape[1]} channels but layers must be mono or stereo. '
                          "Mix it down to stereo first.")
-    rate = _check_rate(layer["sample_rate"], f'{where} "sample_rate"')
+    rate = check_sample_rate(NODE, layer["sample_rate"], f'{where} "sample_rate"')
     gain_db = layer.get("gain_db", 0.0)
-    if not _is_number(gain_db):
+    if not is_number(gain_db):
         raise ValueError(f'{NODE}: {where} "gain_db" is {gain_db!r} ("gain_db_{index + 1}" on the node) but must be '
                          "a finite number of dB. Set it to e.g. 0 (unchanged) or -6 (half amplitude).")
     pan = layer.get("pan", 0.0)
-    if not _is_number(pan) or not -1.0 <= pan <= 1.0:
+    if not is_number(pan) or not -1.0 <= pan <= 1.0:
         raise ValueError(f'{NODE}: {where} "pan" is {pan!r} ("pan_{index + 1}" on the node) but must be a number '
                          "from -1 (left) to 1 (right); 0 is centre. Set it in that range.")
-    data = _to_numpy(waveform)
+    data = to_numpy(waveform)
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise ValueError(f'{NODE}: "audio_{index + 1}" ({where}) contains {bad} NaN or inf samples (of {data.size}). '
@@ -216,7 +156,7 @@ def mix_layers(layers: list[dict], *, length: str = "longest", fit: str = "loop"
     if fit not in FITS:
         raise ValueError(f'{NODE}: "fit" is {fit!r} but must be one of {", ".join(FITS)}. Pick one.')
     lo, hi = HEADROOM_RANGE
-    if not _is_number(headroom_db) or not lo <= headroom_db <= hi:
+    if not is_number(headroom_db) or not lo <= headroom_db <= hi:
         raise ValueError(f'{NODE}: "headroom_db" is {headroom_db!r} but must be a number from {lo:g} to {hi:g} dB. '
                          "Set it to e.g. 1.")
     if not isinstance(layers, (list, tuple)) or len(layers) < 1:
@@ -255,7 +195,7 @@ def mix_layers(layers: list[dict], *, length: str = "longest", fit: str = "loop"
         if have > frames:
             data, info["fit"] = data[..., :frames], "cut"
         elif have < frames and fit == "loop":
-            data, info["fit"] = _loop(data, frames, crossfade), "loop"
+            data, info["fit"] = loop_to_length(data, frames, crossfade), "loop"
         elif have < frames:
             data = np.concatenate([data, np.zeros(data.shape[:-1] + (frames - have,))], axis=-1)
             info["fit"] = "pad"

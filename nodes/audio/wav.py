@@ -23,9 +23,7 @@ log = logging.getLogger(__name__)
 NODE = "Save WAV"
 BIT_DEPTHS = {"16": "PCM_16", "24": "PCM_24", "32-float": "FLOAT"}
 DEFAULT_PREFIX = "ambient/soundscape"
-LOOP_KEY = "ambient_loop"  # extra AUDIO key set by Make Seamless Loop: the clips loop (Save WAV adds loop points)
 LOOP_POINTS = ("auto", "always", "never")
-META_KEY = "ambient_meta"  # optional extra AUDIO key: {"prompt", "negative_prompt", "seed", "steps", "cfg", "model", ...}
 SOFTWARE = "ComfyUI Image to Ambient Audio"
 INFO_TEXT_MAX = 2000  # bytes; libsndfile (soundfile) skips INFO strings of about 2 KB or more, so short fields stay under
 _MAX_NAME = 200  # characters of the file name part; most file systems allow 255 bytes
@@ -295,50 +293,6 @@ def encode_wav(waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16"
     if metadata:
         riff = add_chunk(riff, metadata_chunk(metadata))
     return riff
-
-
-def as_batch(waveform, node: str = NODE) -> "torch.Tensor":
-    """``waveform`` as ``[B, C, T]`` (a 2-D ``[C, T]`` is one clip), or a ``ValueError`` naming ``node`` when it is
-    not a tensor of that shape with at least one sample. Shared by every node that takes AUDIO."""
-    import torch
-
-    if not isinstance(waveform, torch.Tensor):
-        raise ValueError(f'{node}: "audio" waveform is {type(waveform).__name__}, not a tensor. Connect an AUDIO output.')
-    if waveform.ndim == 2:  # [C, T] from a non-conforming node: one clip
-        waveform = waveform.unsqueeze(0)
-    if waveform.ndim != 3 or 0 in waveform.shape:
-        raise ValueError(f'{node}: "audio" waveform has shape {tuple(waveform.shape)} but must be [batch, channels, '
-                         "samples] with at least one sample. Connect an AUDIO output that holds sound.")
-    return waveform
-
-
-def require_rate_and_finite(waveform: "torch.Tensor", sample_rate, node: str, action: str) -> int:
-    """``sample_rate`` as an int, or a ``ValueError`` when it is not a whole number of Hz or ``waveform`` holds
-    NaN/inf (``action`` says what the node cannot do with them)."""
-    import numbers
-
-    import torch
-
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate < 1:
-        raise ValueError(f'{node}: "audio" sample_rate is {sample_rate!r} but must be a whole number of Hz, at least 1. '
-                         "Connect an AUDIO output from a node that sets its sample rate.")
-    if not bool(torch.isfinite(waveform).all()):
-        bad = int((~torch.isfinite(waveform)).sum())
-        raise ValueError(f'{node}: "audio" contains NaN/inf samples ({bad} of {waveform.numel()}); {action}. '
-                         "Check the upstream node that made the audio (e.g. run the model in fp32).")
-    return int(sample_rate)
-
-
-def check_audio(audio, node: str = NODE) -> tuple["torch.Tensor", int]:
-    """The ``(waveform [B, C, T], sample_rate)`` of a ComfyUI AUDIO, or a ``ValueError`` that says what is wrong."""
-    if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
-        raise ValueError(f'{node}: "audio" must be an AUDIO value {{"waveform", "sample_rate"}}; '
-                         f"got {type(audio).__name__}. Connect an AUDIO output.")
-    waveform, rate = as_batch(audio["waveform"], node), audio["sample_rate"]
-    if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 768000:
-        raise ValueError(f'{node}: "audio" sample_rate is {rate!r} but must be a whole number of Hz (1..768000). '
-                         "Connect an AUDIO output from a node that sets its sample rate.")
-    return waveform, rate
 
 
 def _missing_dirs(folder: str) -> list[str]:

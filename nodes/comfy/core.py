@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import logging
 
-from . import glue as comfy_glue
-
+from ..audio.contract import LOOP_KEY, META_KEY
+from ..audio.wav import BIT_DEPTHS, DEFAULT_PREFIX, LOOP_POINTS
+from ..checks import SEED_MAX
 from ..models import loading as models
 from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
-from ..audio.wav import BIT_DEPTHS, DEFAULT_PREFIX, LOOP_KEY, LOOP_POINTS, META_KEY
+from . import glue as comfy_glue
 
 log = logging.getLogger(__name__)
 
 CATEGORY = "audio/ambient"
-SEED_MAX = 2**64 - 1
 COMPILE_HELP = ("Compile the transformer with CUDA graphs (torch.compile; NVIDIA GPUs; implies memory=fast). "
                 "Measured on an H200, fp16: 47 s in 1.5 s instead of 3.5-4 s, 10 s in 0.7 s instead of 3.5-4 s. "
                 "Cost: the first run of each clip-length bucket compiles for 28-38 s, and 7-11 s in later ComfyUI "
@@ -260,9 +260,10 @@ class AmbientSaveWav:
 
     def execute(self, audio, filename_prefix, bit_depth, loop_points="auto", metadata=True, audioUI=None,
                 prompt=None, extra_pnginfo=None):
-        from ..audio.wav import META_KEY, check_audio, generation_metadata, save_wav
+        from ..audio.contract import check_audio
+        from ..audio.wav import NODE, generation_metadata, save_wav
 
-        waveform, rate = check_audio(audio)
+        waveform, rate = check_audio(audio, NODE)
         loop = loop_points == "always" or (loop_points == "auto" and bool(audio.get(LOOP_KEY)))
         meta = None
         if metadata and not comfy_glue.metadata_disabled():

@@ -7,35 +7,18 @@ from __future__ import annotations
 
 import logging
 
-from . import glue as comfy_glue
-
-from ..models import loading as models
+from ..audio.contract import LOOP_KEY, META_KEY, check_audio, make_audio
+from ..checks import SEED_MAX
 from ..generate.extend import METHODS as EXTEND_METHODS
+from ..models import loading as models
 from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES
-from ..audio.wav import LOOP_KEY, META_KEY
+from . import glue as comfy_glue
 
 log = logging.getLogger(__name__)
 
 CATEGORY = "audio/ambient"
-SEED_MAX = 2**64 - 1
 AUDIO_IN = "Audio from any node that outputs AUDIO (Stable Audio Sampler, Load Audio, ...), mono or stereo, any rate."
 AUDIO_OUT = ("The processed audio (same rate), as AUDIO for Save WAV or any core audio node.",)
-
-
-def _audio(node: str, audio):
-    from ..audio.wav import check_audio
-
-    waveform, rate = check_audio(audio, node)
-    return waveform, rate
-
-
-def _out(waveform, rate, loop: bool = False, meta: dict | None = None):
-    audio = {"waveform": waveform, "sample_rate": rate}
-    if loop:
-        audio[LOOP_KEY] = True
-    if meta:
-        audio[META_KEY] = meta  # how it was generated, for Save WAV's metadata
-    return audio
 
 
 LOOP_METHODS = ("auto", "crossfade", "inpaint")
@@ -94,12 +77,12 @@ class AmbientSeamlessLoop:
                 joint_seconds=4.0):
         from ..audio.loop import NODE, make_seamless_loop
 
-        waveform, rate = _audio(NODE, audio)
+        waveform, rate = check_audio(audio, NODE)
         if _loop_method(method, model, prompt) == "inpaint":
             return (_inpaint_loop(audio, waveform, rate, model, prompt, seed, joint_seconds),)
         looped, info = make_seamless_loop(waveform, rate, overlap_seconds, search_seconds)
         log.info("%s: %s", NODE, info)
-        return (_out(looped, rate, loop=True, meta=audio.get(META_KEY)),)
+        return (make_audio(looped, rate, loop=True, meta=audio.get(META_KEY)),)
 
 
 def _loop_method(method, model, prompt) -> str:
@@ -136,7 +119,7 @@ def _inpaint_loop(audio, waveform, rate, model, prompt, seed, joint_seconds):
     log.info("%s: %s", NODE, info)
     meta = {**(audio.get(META_KEY) or {}), "loop_method": "inpaint", "loop_prompt": prompt, "loop_seed": seed,
             "loop_model": model.name}
-    return _out(looped, info["sample_rate"], loop=True, meta=meta)
+    return make_audio(looped, info["sample_rate"], loop=True, meta=meta)
 
 
 class AmbientFade:
@@ -165,10 +148,10 @@ class AmbientFade:
     def execute(self, audio, fade_in_seconds, fade_out_seconds, curve):
         from ..audio.fades import NODE, apply_fades
 
-        waveform, rate = _audio(NODE, audio)
+        waveform, rate = check_audio(audio, NODE)
         faded = apply_fades(waveform, rate, fade_in_seconds, fade_out_seconds, curve)
         # a faded loop no longer loops seamlessly: drop its loop marker
-        return (_out(faded, rate, loop=bool(audio.get(LOOP_KEY)) and not (fade_in_seconds or fade_out_seconds),
+        return (make_audio(faded, rate, loop=bool(audio.get(LOOP_KEY)) and not (fade_in_seconds or fade_out_seconds),
                      meta=audio.get(META_KEY)),)
 
 
@@ -202,14 +185,14 @@ class AmbientLoudness:
 
         if target not in PRESETS:
             raise ValueError(f'{NODE}: "target" is {target!r} but must be one of {", ".join(PRESETS)}. Pick one.')
-        waveform, rate = _audio(NODE, audio)
+        waveform, rate = check_audio(audio, NODE)
         if PRESETS[target] is None and not (isinstance(custom_lufs, (int, float)) and -70 <= custom_lufs <= 0):
             raise ValueError(f'{NODE}: "custom_lufs" is {custom_lufs} but must be from -70 to 0 LUFS. '
                              "Set e.g. -23, or pick a preset target.")
         lufs = PRESETS[target] if PRESETS[target] is not None else custom_lufs
         out, info = normalize_loudness(waveform, rate, lufs, ceiling_dbtp)
         log.info("%s: %s", NODE, info)
-        return (_out(out, rate, loop=bool(audio.get(LOOP_KEY)), meta=audio.get(META_KEY)),)
+        return (make_audio(out, rate, loop=bool(audio.get(LOOP_KEY)), meta=audio.get(META_KEY)),)
 
 
 class AmbientExtend:
@@ -277,7 +260,7 @@ class AmbientExtend:
                                                steps=steps, cfg=cfg, seed=seed, tail_conditioning=tail_conditioning,
                                                on_step=comfy_glue.progress(steps), stage=stage, method=method,
                                                decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
-        return (_out(waveform, rate),)
+        return (make_audio(waveform, rate),)
 
 
 def _mix_inputs():
@@ -324,12 +307,12 @@ class AmbientMix:
             audio = inputs.get(f"audio_{k}")
             if audio is None:
                 continue
-            waveform, rate = _audio(NODE, audio)
+            waveform, rate = check_audio(audio, NODE)
             layers.append({"waveform": waveform, "sample_rate": rate, "gain_db": inputs.get(f"gain_db_{k}", 0.0),
                            "pan": inputs.get(f"pan_{k}", 0.0)})
         waveform, rate, info = mix_layers(layers, length=length, fit=fit)
         log.info("%s: %s", NODE, info)
-        return (_out(waveform, rate),)
+        return (make_audio(waveform, rate),)
 
 
 class AmbientSpectrogram:
@@ -355,7 +338,7 @@ class AmbientSpectrogram:
 
         from ..audio.spectrogram import render_spectrogram
 
-        waveform, rate = _audio("Audio Spectrogram", audio)
+        waveform, rate = check_audio(audio, "Audio Spectrogram")
         images = [np.asarray(render_spectrogram(clip, rate, width=width, height=height), dtype=np.float32) / 255.0
                   for clip in waveform]
         return (torch.from_numpy(np.stack(images)),)

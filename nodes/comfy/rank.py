@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from . import glue as comfy_glue
-
+from ..audio.contract import LOOP_KEY, META_KEY
 from ..models import loading as models
+from . import glue as comfy_glue
 from .core import CATEGORY, DTYPE_TOOLTIP, _ModelLoader
-from ..audio.wav import LOOP_KEY, META_KEY
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +111,7 @@ class AmbientRankTakes:
         return True
 
     def execute(self, audio, clap_model, prompt, output, caption=None, caption_weight=None):
+        from ..audio.contract import check_audio, require_rate_and_finite
         from ..generate.clap import (
             DEFAULT_CAPTION_WEIGHT,
             NODE,
@@ -123,7 +123,6 @@ class AmbientRankTakes:
             texts_and_weights,
             weighted_scores,
         )
-        from ..audio.wav import check_audio, require_rate_and_finite
 
         check_output_mode(output)
         weight = DEFAULT_CAPTION_WEIGHT if caption_weight is None else caption_weight

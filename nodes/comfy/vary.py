@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
-from . import glue as comfy_glue
-
+from ..audio.contract import check_audio, make_audio
+from ..checks import SEED_MAX
 from ..models import loading as models
-from .craft import SEED_MAX, _audio, _out
+from . import glue as comfy_glue
 from .core import CATEGORY
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class AmbientVaryAudio:
         from ..generate.soundscape import resolve_defaults
         from ..generate.vary import NODE, check_sampling, require_sa3_handle, vary_audio
 
-        waveform, rate = _audio(NODE, audio)
+        waveform, rate = check_audio(audio, NODE)
         require_sa3_handle(NODE, model)
         check_sampling(NODE, steps=steps, seed=seed, variations=variations)
         plan = comfy_glue.device_plan(models.STABLE_AUDIO)
@@ -67,7 +67,7 @@ class AmbientVaryAudio:
                                              decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
         meta = {"prompt": prompt, "seed": seed, "steps": info["steps"], "strength": strength, "model": model.name,
                 "seconds": info["seconds"], "source": "vary"}
-        return (_out(out, out_rate, meta=meta),)
+        return (make_audio(out, out_rate, meta=meta),)
 
 
 NODE_CLASSES = {

@@ -21,6 +21,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ..audio.resample import resample_array
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -90,16 +92,6 @@ def window_starts(frames: int, window: int) -> list[int]:
         return [0]
     n = math.ceil(frames / window)
     return [round(i * (frames - window) / (n - 1)) for i in range(n)]
-
-
-def resample(mono: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """``mono`` (1-D) from ``sample_rate`` to ``target_rate``, float64: Mix Audio Layers' polyphase resampler
-    (:func:`mix.resample_array`, ``scipy.signal.resample_poly``, Kaiser window)."""
-    import numpy as np
-
-    from ..audio.mix import resample_array
-
-    return resample_array(np.asarray(mono, dtype=np.float64), int(sample_rate), int(target_rate))
 
 
 def _pooled(out) -> torch.Tensor:
@@ -228,8 +220,8 @@ def take_similarities(model, processor, waveform: torch.Tensor, sample_rate: int
     counts = torch.zeros(takes)
     for first in range(0, len(jobs), batch_windows):
         chunk = jobs[first:first + batch_windows]
-        windows = [resample(mono[take, start:start + window_in].numpy(), sample_rate, rate)[:window_out]
-                   for take, start in chunk]
+        windows = [resample_array(mono[take, start:start + window_in].double().numpy(), sample_rate, rate)
+                   [:window_out] for take, start in chunk]
         cosine = audio_embeddings(model, processor, windows) @ text_emb.T  # [n, len(texts)]
         for (take, _), row in zip(chunk, cosine):
             sums[take] += row

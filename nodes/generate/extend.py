@@ -131,7 +131,7 @@ def _segment_plan(pipe, minutes: float, segment_seconds: float) -> tuple[int, fl
 
 def _iter_crossfaded(pipe, prompt: str, *, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg,
                      seed, tail_conditioning, on_step, stage, decode_chunk_frames) -> Iterator["torch.Tensor"]:
-    from ..audio.loop import cross_fade
+    from ..audio.crossfade import cross_fade
     from .soundscape import generate_soundscape
 
     rate, seg_seconds, total, seg = _segment_plan(pipe, minutes, segment_seconds)
@@ -174,7 +174,7 @@ def _iter_continued(pipe, prompt: str, *, negative_prompt, minutes, segment_seco
     """Segments continued by inpainting (Stable Audio 3): see :func:`iter_soundscape`."""
     import torch
 
-    from ..audio.loop import cross_fade
+    from ..audio.crossfade import cross_fade
     from .sa3 import hop_of
     from .soundscape import generate_soundscape
 

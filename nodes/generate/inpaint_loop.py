@@ -5,7 +5,11 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from ..audio.loop import NODE, _check_audio, _check_seconds, _secs, cross_fade
+from ..audio.contract import check_clip
+from ..audio.crossfade import cross_fade
+from ..audio.loop import NODE
+from ..audio.resample import resample
+from ..checks import check_seconds, format_seconds, seed_for
 
 if TYPE_CHECKING:
     import torch
@@ -60,16 +64,16 @@ def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, 
 
     from . import soundscape
     from .sa3 import hop_of
-    from .vary import check_prompt, check_sampling, require_sa3_pipe, seconds_for, to_model_rate
+    from .vary import check_prompt, check_sampling, require_sa3_pipe, seconds_for
 
     require_sa3_pipe(NODE, pipe, INPAINT_FIX)
-    x, sample_rate = _check_audio(waveform, sample_rate)
-    joint = _check_seconds("joint_seconds", joint_seconds, positive=True)
-    fade = _check_seconds("fade_seconds", fade_seconds, positive=True)
+    x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
+    joint = check_seconds(NODE, "joint_seconds", joint_seconds, positive=True)
+    fade = check_seconds(NODE, "fade_seconds", fade_seconds, positive=True)
     check_prompt(NODE, prompt)
     check_sampling(NODE, steps=steps, seed=seed)
     rate = soundscape.sample_rate_of(pipe)
-    x = to_model_rate(x, sample_rate, rate)
+    x = resample(x, sample_rate, rate, NODE)
     channels = int(pipe.vae.config.audio_channels)
     if x.shape[1] not in (1, channels):
         x = x.mean(1, keepdim=True).repeat(1, channels, 1)
@@ -80,12 +84,12 @@ def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, 
     hears = math.floor(min(soundscape.max_seconds_of(pipe), INPAINT_CONTEXT_SECONDS) * rate)
     if need > hears:
         raise ValueError(f'{NODE}: "joint_seconds" is {joint_seconds:g} and the fades 2 x {fade_seconds:g} s, but the '
-                         f"model hears at most {_secs(hears / rate)} s around the joint. Lower \"joint_seconds\" "
+                         f"model hears at most {format_seconds(hears / rate)} s around the joint. Lower \"joint_seconds\" "
                          "(e.g. 4).")
     if total < need:
-        raise ValueError(f'{NODE}: the clip is {_secs(total / rate)} s long but "method" inpaint needs at least '
-                         f'{_secs(need / rate)} s for "joint_seconds" {joint_seconds:g} (rounded up to '
-                         f"{_secs(n_joint / rate)} s of whole model frames) and two {fade_seconds:g} s fades. Lower "
+        raise ValueError(f'{NODE}: the clip is {format_seconds(total / rate)} s long but "method" inpaint needs at least '
+                         f'{format_seconds(need / rate)} s for "joint_seconds" {joint_seconds:g} (rounded up to '
+                         f"{format_seconds(n_joint / rate)} s of whole model frames) and two {fade_seconds:g} s fades. Lower "
                          f'"joint_seconds", use a longer clip{INPAINT_FIX}.')
     half = total // 2
     r = torch.cat([x[..., half:], x[..., :half]], dim=-1)
@@ -96,14 +100,14 @@ def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, 
     b_rel = a_rel + n_joint
     a, b = w0 + a_rel, w0 + b_rel
     if a_rel - n_fade < 0 or a - n_fade < 1 or b_rel + n_fade > width or b + n_fade > total - 1:
-        raise ValueError(f'{NODE}: the clip is {_secs(total / rate)} s long, too short for "joint_seconds" '
+        raise ValueError(f'{NODE}: the clip is {format_seconds(total / rate)} s long, too short for "joint_seconds" '
                          f'{joint_seconds:g} and its fades. Lower "joint_seconds" or use a longer clip.')
     frame = a_rel // hop
     regions = [((frame + 0.5) * hop / rate, (frame + n_joint // hop + 0.5) * hop / rate)]  # mask frame rounding
     seconds = seconds_for(width, rate)
     run_steps = soundscape.resolve_defaults(pipe, steps, 0.0)[0]
     clips = x.shape[0]
-    seeds = [(int(seed) + k) % (soundscape.SEED_MAX + 1) for k in range(clips)]
+    seeds = [seed_for(seed, k) for k in range(clips)]
     out = r.clone()
     correlations = []
     for k in range(clips):

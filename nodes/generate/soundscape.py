@@ -7,13 +7,14 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..checks import SEED_MAX
+
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 
 NODE = "Stable Audio Sampler"
-SEED_MAX = 2**64 - 1
 
 
 def sample_rate_of(pipe) -> int:

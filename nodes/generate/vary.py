@@ -4,7 +4,7 @@ no ComfyUI).
 A field recording from core Load Audio or a soundscape made earlier is resampled to the model's rate, encoded by
 its autoencoder, mixed with noise at ``strength`` and sampled from that noise level on (diffusers'
 ``StableAudio3AudioToAudioPipeline``, through :func:`soundscape.generate_soundscape`). Also the small helpers the
-other Stable Audio 3 audio inputs share (Make Seamless Loop's inpainted joint): resampling to the model's rate,
+other Stable Audio 3 audio inputs share (Make Seamless Loop's inpainted joint):
 exact sample counts, the settings check and the refusal of Stable Audio Open models.
 """
 from __future__ import annotations
@@ -13,6 +13,10 @@ import logging
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from ..audio.contract import check_clip
+from ..audio.resample import resample
+from ..checks import seed_for
 
 if TYPE_CHECKING:
     import torch
@@ -59,17 +63,6 @@ def check_prompt(node: str, prompt) -> str:
         raise ValueError(f'{node}: "prompt" is {type(prompt).__name__}, not text. Connect a STRING, e.g. Build '
                          "Ambient Prompt's prompt, or type one.")
     return prompt
-
-
-def to_model_rate(waveform: "torch.Tensor", sample_rate: int, target_rate: int) -> "torch.Tensor":
-    """``waveform [..., T]`` as float32 at ``target_rate`` (``scipy.signal.resample_poly``, as Mix Audio Layers);
-    the same tensor when the rates already match."""
-    if sample_rate == target_rate:
-        return waveform.float()
-    from ..audio.mix import resample
-
-    log.info("resampling %d Hz audio to the model's %d Hz", sample_rate, target_rate)
-    return resample(waveform, sample_rate, target_rate).to(waveform.device)
 
 
 def seconds_for(samples: int, sample_rate: int) -> float:
@@ -124,16 +117,14 @@ def vary_audio(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, st
     import torch
 
     from . import soundscape
-    from ..audio.wav import as_batch, require_rate_and_finite
 
-    x = as_batch(waveform, NODE).float()
-    source_rate = require_rate_and_finite(x, sample_rate, NODE, "this node cannot vary them")
+    x, source_rate = check_clip(waveform, sample_rate, NODE, "this node cannot vary them")
     strength = _check_strength(strength)
     check_prompt(NODE, prompt)
     check_sampling(NODE, steps=steps, seed=seed, variations=variations)
     require_sa3_pipe(NODE, pipe)
     rate = soundscape.sample_rate_of(pipe)
-    x = to_model_rate(x, source_rate, rate)
+    x = resample(x, source_rate, rate, NODE)
     limit = math.floor(soundscape.max_seconds_of(pipe) * rate)
     trimmed = max(0, x.shape[-1] - limit)
     if trimmed:
@@ -143,7 +134,7 @@ def vary_audio(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, st
     seconds = seconds_for(x.shape[-1], rate)
     run_steps = soundscape.resolve_defaults(pipe, steps, 0.0)[0]
     clips = x.shape[0]
-    seeds = [(int(seed) + b) % (soundscape.SEED_MAX + 1) for b in range(clips)]
+    seeds = [seed_for(seed, b) for b in range(clips)]
     outs = []
     for b in range(clips):
         step = None if on_step is None else (lambda done, total, b=b: on_step(b * total + done, clips * total))

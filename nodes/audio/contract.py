@@ -1,0 +1,88 @@
+"""The AUDIO contract: what every node that takes or makes audio agrees on (plain functions, no ComfyUI).
+
+ComfyUI's native AUDIO is ``{"waveform": float [B, C, T], "sample_rate": int}``. This pack adds two optional keys
+that ride along through every craft node and are read by Save WAV: :data:`LOOP_KEY` (the clips loop, so Save WAV
+writes loop points) and :data:`META_KEY` (how the audio was generated, for the file's metadata).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..checks import check_sample_rate
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+LOOP_KEY = "ambient_loop"  # extra AUDIO key set by Make Seamless Loop: the clips loop (Save WAV adds loop points)
+META_KEY = "ambient_meta"  # optional extra AUDIO key: {"prompt", "negative_prompt", "seed", "steps", "cfg", "model", ...}
+
+
+def as_batch(waveform, node: str) -> "torch.Tensor":
+    """``waveform`` as ``[B, C, T]`` (a 2-D ``[C, T]`` is one clip), or a ``ValueError`` naming ``node`` when it is
+    not a tensor of that shape with at least one sample."""
+    import torch
+
+    if not isinstance(waveform, torch.Tensor):
+        raise ValueError(f'{node}: "audio" waveform is {type(waveform).__name__}, not a tensor. Connect an AUDIO output.')
+    if waveform.ndim == 2:  # [C, T] from a non-conforming node: one clip
+        waveform = waveform.unsqueeze(0)
+    if waveform.ndim != 3 or 0 in waveform.shape:
+        raise ValueError(f'{node}: "audio" waveform has shape {tuple(waveform.shape)} but must be [batch, channels, '
+                         "samples] with at least one sample. Connect an AUDIO output that holds sound.")
+    return waveform
+
+
+def require_finite(waveform: "torch.Tensor", node: str, action: str) -> None:
+    """A ``ValueError`` when ``waveform`` holds NaN/inf (``action`` says what the node cannot do with them)."""
+    import torch
+
+    finite = torch.isfinite(waveform)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(f'{node}: "audio" contains NaN/inf samples ({bad} of {waveform.numel()}); {action}. '
+                         "Check the upstream node that made the audio (e.g. run the model in fp32).")
+
+
+def require_rate_and_finite(waveform: "torch.Tensor", sample_rate, node: str, action: str) -> int:
+    """``sample_rate`` as an int, or a ``ValueError`` when it is not a whole number of Hz or ``waveform`` holds
+    NaN/inf (``action`` says what the node cannot do with them)."""
+    rate = check_sample_rate(node, sample_rate)
+    require_finite(waveform, node, action)
+    return rate
+
+
+def check_clip(waveform, sample_rate, node: str, action: str) -> tuple["torch.Tensor", int]:
+    """``(waveform as float32 [B, C, T], sample_rate as int)`` for a plain function's waveform input (a 2-D
+    ``[C, T]`` is one clip), or a ``ValueError`` naming ``node`` (``action``: what it cannot do with NaN/inf)."""
+    waveform = as_batch(waveform, node).float()
+    return waveform, require_rate_and_finite(waveform, sample_rate, node, action)
+
+
+def check_audio(audio, node: str) -> tuple["torch.Tensor", int]:
+    """The ``(waveform [B, C, T], sample_rate)`` of a ComfyUI AUDIO, or a ``ValueError`` that says what is wrong."""
+    if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+        raise ValueError(f'{node}: "audio" must be an AUDIO value {{"waveform", "sample_rate"}}; '
+                         f"got {type(audio).__name__}. Connect an AUDIO output.")
+    return as_batch(audio["waveform"], node), check_sample_rate(node, audio["sample_rate"])
+
+
+def make_audio(waveform: "torch.Tensor", sample_rate: int, *, loop: bool = False, meta: dict | None = None) -> dict:
+    """A ComfyUI AUDIO dict; ``loop`` sets :data:`LOOP_KEY`, ``meta`` (how it was made) :data:`META_KEY`."""
+    audio = {"waveform": waveform, "sample_rate": int(sample_rate)}
+    if loop:
+        audio[LOOP_KEY] = True
+    if meta:
+        audio[META_KEY] = meta
+    return audio
+
+
+def to_numpy(waveform: "torch.Tensor") -> "np.ndarray":
+    """A float64 ``ndarray`` copy of a tensor (any float dtype, any device; inference tensors too)."""
+    import numpy as np
+    import torch
+
+    data = waveform.detach().cpu()
+    if data.dtype not in (torch.float32, torch.float64):
+        data = data.float()
+    return np.array(data.numpy(), dtype=np.float64)
