@@ -196,7 +196,7 @@ GOOD = {"waveform": torch.full((1, 1, 800), 0.1), "sample_rate": 8000}
     ([{**GOOD, "waveform": torch.zeros(800)}], {}, r"\[batch, channels, samples\]"),
     ([{**GOOD, "waveform": torch.zeros(1, 4, 800)}], {}, "mono or stereo"),
     ([{**GOOD, "waveform": torch.full((1, 2, 800), math.nan)}], {}, "NaN or inf.*upstream"),
-    ([{**GOOD, "sample_rate": 0}], {}, '"sample_rate" is 0'),
+    ([{**GOOD, "sample_rate": 0}], {}, r'"audio_1" \(layer 1\) sample_rate is 0'),
     ([{"waveform": GOOD["waveform"]}], {}, "AUDIO"),
 ])
 def test_errors_name_the_input(layers, kwargs, match):

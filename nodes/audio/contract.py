@@ -18,19 +18,18 @@ LOOP_KEY = "ambient_loop"  # extra AUDIO key set by Make Seamless Loop: the clip
 META_KEY = "ambient_meta"  # optional extra AUDIO key: {"prompt", "negative_prompt", "seed", "steps", "cfg", "model", ...}
 
 
-def as_batch(waveform, node: str) -> "torch.Tensor":
-    """``waveform`` as ``[B, C, T]`` (a 2-D ``[C, T]`` is one clip), or a ``ValueError`` naming ``node`` when it is
-    not a tensor of that shape with at least one sample."""
+def as_batch(waveform, node: str, what: str = '"audio"') -> "torch.Tensor":
+    """``waveform`` as ``[B, C, T]`` (a 2-D ``[C, T]`` is one clip), or a ``ValueError`` naming ``node`` and the
+    input ``what`` when it is not a tensor of that shape with at least one sample."""
     import torch
 
     if not isinstance(waveform, torch.Tensor):
-        raise ValueError(f'{node}: "audio" waveform is {type(waveform).__name__}, not a tensor. Connect an AUDIO output.')
-    if waveform.ndim == 2:  # [C, T] from a non-conforming node: one clip
-        waveform = waveform.unsqueeze(0)
-    if waveform.ndim != 3 or 0 in waveform.shape:
-        raise ValueError(f'{node}: "audio" waveform has shape {tuple(waveform.shape)} but must be [batch, channels, '
+        raise ValueError(f"{node}: {what} waveform is {type(waveform).__name__}, not a tensor. Connect an AUDIO output.")
+    batch = waveform.unsqueeze(0) if waveform.ndim == 2 else waveform  # [C, T] from a non-conforming node: one clip
+    if batch.ndim != 3 or 0 in batch.shape:
+        raise ValueError(f"{node}: {what} waveform has shape {tuple(waveform.shape)} but must be [batch, channels, "
                          "samples] with at least one sample. Connect an AUDIO output that holds sound.")
-    return waveform
+    return batch
 
 
 def require_finite(waveform: "torch.Tensor", node: str, action: str) -> None:
@@ -59,12 +58,13 @@ def check_clip(waveform, sample_rate, node: str, action: str) -> tuple["torch.Te
     return waveform, require_rate_and_finite(waveform, sample_rate, node, action)
 
 
-def check_audio(audio, node: str) -> tuple["torch.Tensor", int]:
-    """The ``(waveform [B, C, T], sample_rate)`` of a ComfyUI AUDIO, or a ``ValueError`` that says what is wrong."""
+def check_audio(audio, node: str, what: str = '"audio"') -> tuple["torch.Tensor", int]:
+    """The ``(waveform [B, C, T], sample_rate)`` of a ComfyUI AUDIO, or a ``ValueError`` naming ``node`` and the
+    input ``what`` that says what is wrong."""
     if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
-        raise ValueError(f'{node}: "audio" must be an AUDIO value {{"waveform", "sample_rate"}}; '
+        raise ValueError(f'{node}: {what} must be an AUDIO value {{"waveform", "sample_rate"}}; '
                          f"got {type(audio).__name__}. Connect an AUDIO output.")
-    return as_batch(audio["waveform"], node), check_sample_rate(node, audio["sample_rate"])
+    return as_batch(audio["waveform"], node, what), check_sample_rate(node, audio["sample_rate"], f"{what} sample_rate")
 
 
 def make_audio(waveform: "torch.Tensor", sample_rate: int, *, loop: bool = False, meta: dict | None = None) -> dict:

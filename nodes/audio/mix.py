@@ -5,8 +5,8 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from ..checks import check_sample_rate, is_number
-from .contract import to_numpy
+from ..checks import is_number
+from .contract import check_audio, to_numpy
 from .crossfade import cross_fade_gains
 from .resample import resample_array
 
@@ -80,27 +80,14 @@ def loop_to_length(data: "np.ndarray", frames: int, crossfade: int) -> "np.ndarr
 
 
 def _layer_waveform(layer, index: int):
+    """``(data float64 [B, C, T], sample_rate, gain_db, pan)`` of one checked layer."""
     import numpy as np
-    import torch
 
     where = f"layer {index + 1}"
-    if not isinstance(layer, dict) or "waveform" not in layer or "sample_rate" not in layer:
-        raise ValueError(f'{NODE}: {where} must be a dict with "waveform" and "sample_rate" (an AUDIO value); '
-                         f"got {type(layer).__name__}. Connect an AUDIO output.")
-    waveform = layer["waveform"]
-    if not isinstance(waveform, torch.Tensor):
-        raise ValueError(f'{NODE}: {where} "waveform" is {type(waveform).__name__}, not a tensor. '
-                         "Connect an AUDIO output.")
-    if waveform.ndim == 2:  # [C, T] from a non-conforming node: one clip
-        waveform = waveform.unsqueeze(0)
-    if waveform.ndim != 3 or 0 in waveform.shape:
-        raise ValueError(f'{NODE}: {where} "waveform" has shape {tuple(layer["waveform"].shape)} but must be '
-                         "[batch, channels, samples] with at least one sample. Connect an AUDIO output that holds "
-                         "sound.")
+    waveform, rate = check_audio(layer, NODE, f'"audio_{index + 1}" ({where})')
     if waveform.shape[1] > 2:
         raise ValueError(f'{NODE}: {where} has {waveform.shape[1]} channels but layers must be mono or stereo. '
                          "Mix it down to stereo first.")
-    rate = check_sample_rate(NODE, layer["sample_rate"], f'{where} "sample_rate"')
     gain_db = layer.get("gain_db", 0.0)
     if not is_number(gain_db):
         raise ValueError(f'{NODE}: {where} "gain_db" is {gain_db!r} ("gain_db_{index + 1}" on the node) but must be '
@@ -115,6 +102,86 @@ def _layer_waveform(layer, index: int):
         raise ValueError(f'{NODE}: "audio_{index + 1}" ({where}) contains {bad} NaN or inf samples (of {data.size}). '
                          "Check the upstream node (try fp32 precision there).")
     return data, rate, float(gain_db), float(pan)
+
+
+def _check_settings(layers, length: str, fit: str, headroom_db: float) -> None:
+    if length not in LENGTHS:
+        raise ValueError(f'{NODE}: "length" is {length!r} but must be one of {", ".join(LENGTHS)}. Pick one.')
+    if fit not in FITS:
+        raise ValueError(f'{NODE}: "fit" is {fit!r} but must be one of {", ".join(FITS)}. Pick one.')
+    lo, hi = HEADROOM_RANGE
+    if not is_number(headroom_db) or not lo <= headroom_db <= hi:
+        raise ValueError(f'{NODE}: "headroom_db" is {headroom_db!r} but must be a number from {lo:g} to {hi:g} dB. '
+                         "Set it to e.g. 1.")
+    if not isinstance(layers, (list, tuple)) or len(layers) < 1:
+        raise ValueError(f'{NODE}: "layers" holds {len(layers) if isinstance(layers, (list, tuple)) else 0} layers '
+                         "but at least 1 is needed. Connect an AUDIO output.")
+
+
+def _common_batch(checked: list) -> int:
+    """The batch size of the mix: 1, or the one size B > 1 that every layer of batch > 1 shares."""
+    batches = sorted({d.shape[0] for d, _, _, _ in checked if d.shape[0] != 1})
+    if len(batches) > 1:
+        sizes = ", ".join(f"layer {i + 1}: {d.shape[0]}" for i, (d, _, _, _) in enumerate(checked))
+        raise ValueError(f"{NODE}: the layers' batch sizes differ ({sizes}). Layers must have batch 1 or the same "
+                         "batch size; use one clip per layer or make the batches match.")
+    return batches[0] if batches else 1
+
+
+def _to_stereo(data: "np.ndarray", src: int, rate: int, gain_db: float, pan: float) -> tuple["np.ndarray", dict]:
+    """One layer resampled to ``rate``, panned (mono) or balanced (stereo) to ``[B, 2, T]``, with its gain; and its
+    info entry."""
+    import numpy as np
+
+    channels = data.shape[1]
+    data = resample_array(data, src, rate)
+    if channels == 1:
+        left, right = pan_gains(pan)
+        data = np.concatenate([data * left, data * right], axis=1)
+    else:
+        left, right = balance_gains(pan)
+        data = data * np.array([left, right])[None, :, None]
+    data = data * 10.0 ** (gain_db / 20.0)
+    info = {"resampled_from": src if src != rate else None, "gain_db": gain_db, "pan": pan,
+            "channels": channels, "batch": data.shape[0], "length": data.shape[-1]}
+    return data, info
+
+
+def _fit_length(data: "np.ndarray", frames: int, fit: str, crossfade: int) -> tuple["np.ndarray", str]:
+    """``data`` brought to ``frames`` samples: cut, looped or padded (``fit``); and which of "cut", "loop", "pad",
+    "none" was done."""
+    import numpy as np
+
+    have = data.shape[-1]
+    if have > frames:
+        return data[..., :frames], "cut"
+    if have < frames and fit == "loop":
+        return loop_to_length(data, frames, crossfade), "loop"
+    if have < frames:
+        return np.concatenate([data, np.zeros(data.shape[:-1] + (frames - have,))], axis=-1), "pad"
+    return data, "none"
+
+
+def _keep_headroom(mix: "np.ndarray", headroom_db: float) -> tuple["torch.Tensor", float]:
+    """``mix`` as float32, scaled by one gain when its peak passes ``-headroom_db`` dBFS; and that gain in dB."""
+    import numpy as np
+    import torch
+
+    ceiling = 10.0 ** (-headroom_db / 20.0)
+    peak = float(np.abs(mix).max())
+    scaled_db = 0.0
+    if peak > ceiling:
+        scale = ceiling / peak
+        mix = mix * scale
+        scaled_db = 20.0 * math.log10(scale)
+        log.info("%s: the summed peak was %.2f dBFS; the mix was scaled by %.2f dB to keep %.1f dB of headroom",
+                 NODE, 20.0 * math.log10(peak), scaled_db, headroom_db)
+    out = torch.from_numpy(mix.astype(np.float32))
+    if scaled_db:  # float32 rounding must not lift the peak over the ceiling
+        over = float(out.abs().max())
+        if over > ceiling:
+            out = out * (ceiling / over)
+    return out, scaled_db
 
 
 def mix_layers(layers: list[dict], *, length: str = "longest", fit: str = "loop",
@@ -149,73 +216,17 @@ def mix_layers(layers: list[dict], *, length: str = "longest", fit: str = "loop"
         ValueError: no layers, a bad waveform, rate, gain or pan, unknown ``fit``/``length``, mismatched batches.
     """
     import numpy as np
-    import torch
 
-    if length not in LENGTHS:
-        raise ValueError(f'{NODE}: "length" is {length!r} but must be one of {", ".join(LENGTHS)}. Pick one.')
-    if fit not in FITS:
-        raise ValueError(f'{NODE}: "fit" is {fit!r} but must be one of {", ".join(FITS)}. Pick one.')
-    lo, hi = HEADROOM_RANGE
-    if not is_number(headroom_db) or not lo <= headroom_db <= hi:
-        raise ValueError(f'{NODE}: "headroom_db" is {headroom_db!r} but must be a number from {lo:g} to {hi:g} dB. '
-                         "Set it to e.g. 1.")
-    if not isinstance(layers, (list, tuple)) or len(layers) < 1:
-        raise ValueError(f'{NODE}: "layers" holds {len(layers) if isinstance(layers, (list, tuple)) else 0} layers '
-                         "but at least 1 is needed. Connect an AUDIO output.")
+    _check_settings(layers, length, fit, headroom_db)
     checked = [_layer_waveform(layer, i) for i, layer in enumerate(layers)]
     rate = max(r for _, r, _, _ in checked)
-    batches = sorted({d.shape[0] for d, _, _, _ in checked if d.shape[0] != 1})
-    if len(batches) > 1:
-        sizes = ", ".join(f"layer {i + 1}: {d.shape[0]}" for i, (d, _, _, _) in enumerate(checked))
-        raise ValueError(f"{NODE}: the layers' batch sizes differ ({sizes}). Layers must have batch 1 or the same "
-                         "batch size; use one clip per layer or make the batches match.")
-    batch = batches[0] if batches else 1
-
-    stereo, infos = [], []
-    for data, src, gain_db, pan in checked:
-        channels = data.shape[1]
-        data = resample_array(data, src, rate)
-        if channels == 1:
-            left, right = pan_gains(pan)
-            data = np.concatenate([data * left, data * right], axis=1)
-        else:
-            left, right = balance_gains(pan)
-            data = data * np.array([left, right])[None, :, None]
-        data = data * 10.0 ** (gain_db / 20.0)
-        stereo.append(data)
-        infos.append({"resampled_from": src if src != rate else None, "gain_db": gain_db, "pan": pan,
-                      "channels": channels, "batch": data.shape[0],
-                      "length": data.shape[-1]})
-
+    batch = _common_batch(checked)
+    stereo, infos = zip(*(_to_stereo(data, src, rate, gain_db, pan) for data, src, gain_db, pan in checked))
     frames = max(d.shape[-1] for d in stereo) if length == "longest" else stereo[0].shape[-1]
     crossfade = max(1, round(CROSSFADE_S * rate))
     mix = np.zeros((batch, 2, frames))
     for data, info in zip(stereo, infos):
-        have = data.shape[-1]
-        if have > frames:
-            data, info["fit"] = data[..., :frames], "cut"
-        elif have < frames and fit == "loop":
-            data, info["fit"] = loop_to_length(data, frames, crossfade), "loop"
-        elif have < frames:
-            data = np.concatenate([data, np.zeros(data.shape[:-1] + (frames - have,))], axis=-1)
-            info["fit"] = "pad"
-        else:
-            info["fit"] = "none"
+        data, info["fit"] = _fit_length(data, frames, fit, crossfade)
         mix += data  # batch 1 broadcasts
-
-    ceiling = 10.0 ** (-headroom_db / 20.0)
-    peak = float(np.abs(mix).max())
-    scaled_db = 0.0
-    if peak > ceiling:
-        scale = ceiling / peak
-        mix *= scale
-        scaled_db = 20.0 * math.log10(scale)
-        log.info("%s: the summed peak was %.2f dBFS; the mix was scaled by %.2f dB to keep %.1f dB of headroom",
-                 NODE, 20.0 * math.log10(peak), scaled_db, headroom_db)
-    out = torch.from_numpy(mix.astype(np.float32))
-    if scaled_db:  # float32 rounding must not lift the peak over the ceiling
-        over = float(out.abs().max())
-        if over > ceiling:
-            out = out * (ceiling / over)
-    info = {"sample_rate": rate, "length": frames, "scaled_db": scaled_db, "layers": infos}
-    return out, rate, info
+    out, scaled_db = _keep_headroom(mix, headroom_db)
+    return out, rate, {"sample_rate": rate, "length": frames, "scaled_db": scaled_db, "layers": list(infos)}
