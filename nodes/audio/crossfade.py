@@ -46,8 +46,8 @@ def correlation(a: "torch.Tensor", b: "torch.Tensor") -> float:
 def cross_fade(tail: "torch.Tensor", head: "torch.Tensor") -> tuple["torch.Tensor", float]:
     """Cross-fade ``tail`` out and ``head`` in (both ``[C, n]``): equal-power for uncorrelated material,
     correlation-adaptive above :data:`ADAPTIVE_ABOVE`, so the level through the joint stays steady either way.
-    Returns ``(mixed [C, n] float32, correlation)``."""
+    Returns ``(mixed [C, n] float32 on tail's device, correlation)``."""
     r = correlation(tail, head)
-    g_in, g_out = cross_fade_gains(tail.shape[-1], r if r > ADAPTIVE_ABOVE else 0.0)
+    g_in, g_out = (g.to(tail.device) for g in cross_fade_gains(tail.shape[-1], r if r > ADAPTIVE_ABOVE else 0.0))
     mixed = tail.double() * g_out + head.double() * g_in
     return mixed.float(), r

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..checks import check_seconds, format_seconds
 from .contract import check_clip
-from .crossfade import ADAPTIVE_ABOVE, correlation, cross_fade_gains
+from .crossfade import ADAPTIVE_ABOVE, cross_fade
 
 if TYPE_CHECKING:
     import torch
@@ -69,6 +69,23 @@ def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: i
     return start + int(centres[last_min])
 
 
+def _overlap_samples(total: int, sample_rate: int, overlap_seconds, search_seconds) -> tuple[int, float]:
+    """``(N, search_seconds)``: the overlap in samples, at least 1 and at most half the clip of ``total`` samples,
+    or a ``ValueError`` naming the input and the fix."""
+    overlap = check_seconds(NODE, "overlap_seconds", overlap_seconds, positive=True)
+    search = check_seconds(NODE, "search_seconds", search_seconds, positive=False)
+    duration = total / sample_rate
+    n = round(overlap * sample_rate)
+    if n < 1:
+        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds} which is less than one sample at '
+                         f'{sample_rate} Hz. Set it to e.g. 2.')
+    if 2 * n > total:
+        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds:g} but the clip is only '
+                         f'{format_seconds(duration)} s long; the overlap must be at most half the clip '
+                         f'({format_seconds(duration / 2)} s). Lower "overlap_seconds" or use a longer clip.')
+    return n, search
+
+
 def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_seconds: float = 2.0,
                        search_seconds: float = 0.0) -> tuple["torch.Tensor", dict]:
     """Make a clip loop seamlessly by cross-fading its last ``overlap_seconds`` into its first.
@@ -107,46 +124,22 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
     import torch
 
     x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
-    overlap = check_seconds(NODE, "overlap_seconds", overlap_seconds, positive=True)
-    search = check_seconds(NODE, "search_seconds", search_seconds, positive=False)
-    total = x.shape[-1]
-    duration = total / sample_rate
-    n = round(overlap * sample_rate)
-    if n < 1:
-        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds} which is less than one sample at '
-                         f'{sample_rate} Hz. Set it to e.g. 2.')
-    if 2 * n > total:
-        raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds:g} but the clip is only {format_seconds(duration)} s '
-                         f'long; the overlap must be at most half the clip ({format_seconds(duration / 2)} s). Lower '
-                         '"overlap_seconds" or use a longer clip.')
-
-    end = total
+    n, search = _overlap_samples(x.shape[-1], sample_rate, overlap_seconds, search_seconds)
+    total = end = x.shape[-1]
     if search > 0:
         end = find_quiet_end(x, sample_rate, min(total, round(search * sample_rate)), 2 * n)
-        x = x[..., :end]
-    trimmed = total - end
-
-    head, tail = x[..., :n], x[..., end - n:]
-    correlations = [correlation(head[b], tail[b]) for b in range(x.shape[0])]
+    joints = [cross_fade(x[b, :, end - n:end], x[b, :, :n]) for b in range(x.shape[0])]
+    correlations = [r for _, r in joints]
     methods = ["correlation-adaptive" if r > ADAPTIVE_ABOVE else "equal-power" for r in correlations]
-    g_in = torch.empty(x.shape[0], 1, n, dtype=torch.float64)
-    g_out = torch.empty_like(g_in)
-    for b, (r, method) in enumerate(zip(correlations, methods)):
-        g_in[b, 0], g_out[b, 0] = cross_fade_gains(n, r if method == "correlation-adaptive" else 0.0)
-    g_in, g_out = g_in.to(x.device, torch.float32), g_out.to(x.device, torch.float32)
-    looped = torch.cat([head * g_in + tail * g_out, x[..., n:end - n]], dim=-1).contiguous()
-    info = {
-        "overlap_samples": n,
-        "trimmed_samples": trimmed,
-        "loop_start": 0,
-        "loop_end": looped.shape[-1] - 1,
+    faded = torch.stack([mixed for mixed, _ in joints])
+    looped = torch.cat([faded, x[..., n:end - n]], dim=-1).contiguous()
+    log.debug("%s: overlap %d samples, trimmed %d, correlation %s", NODE, n, total - end, correlations)
+    return looped, {
+        "overlap_samples": n, "trimmed_samples": total - end, "loop_start": 0, "loop_end": looped.shape[-1] - 1,
         "correlation": max(correlations),
         "method": "correlation-adaptive" if "correlation-adaptive" in methods else "equal-power",
-        "correlations": correlations,
-        "methods": methods,
+        "correlations": correlations, "methods": methods,
     }
-    log.debug("%s: overlap %d samples, trimmed %d, correlation %s", NODE, n, trimmed, correlations)
-    return looped, info
 
 
 def _db(mean_square: float) -> float:
