@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from ..checks import check_sample_rate
+
 if TYPE_CHECKING:
     import torch
 
@@ -325,6 +327,54 @@ def _os_error(err: OSError, message: str) -> OSError:
     return new
 
 
+def _make_folder(folder: str, filename_prefix: str) -> list[str]:
+    """Create ``folder``; returns the folders that were missing (for :func:`_remove_empty` if the save fails)."""
+    created = _missing_dirs(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        _remove_empty(created)
+        raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r} but the folder {folder} cannot '
+                             f"be created ({err.strerror or err}). Check the output folder's permissions and free "
+                             'space, or pick another "filename_prefix".') from err
+    return created
+
+
+def _create_new(folder: str, name: str, counter: int, filename_prefix: str) -> tuple[BinaryIO, str, int]:
+    """``(file open "xb", its name, its counter)`` for the first ``<name>_<counter:05>_.wav`` from ``counter`` on
+    that does not exist yet."""
+    while True:
+        filename = f"{name}_{counter:05}_.wav"
+        path = os.path.join(folder, filename)
+        try:
+            return open(path, "xb"), filename, counter
+        except FileExistsError:
+            counter += 1
+        except OSError as err:
+            raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r} but {path} cannot '
+                                 f"be created ({err.strerror or err}). Check the output folder's "
+                                 'permissions and free space, or pick another "filename_prefix".') from err
+
+
+def _write_whole(f: BinaryIO, path: str, blob: bytes, filename_prefix: str) -> None:
+    """Write ``blob`` to the new file ``f`` and sync it; on any failure remove ``path`` and raise."""
+    try:
+        with f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as err:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r}: writing {path} '
+                                 f"failed ({err.strerror or err}); nothing was left behind. Free some disk "
+                                 "space or pick another output folder.") from err
+        raise
+
+
 def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filename_prefix: str = DEFAULT_PREFIX,
              bit_depth: str = "16", loop_points: bool = False, metadata: dict | None = None) -> list[SavedFile]:
     """Write each clip of ``waveform float [B, C, T]`` to ``<prefix>_<counter:05>_.wav`` inside ``output_dir``.
@@ -342,50 +392,19 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
     """
     if bit_depth not in BIT_DEPTHS:
         raise ValueError(f'{NODE}: "bit_depth" is {bit_depth!r} but must be one of {", ".join(BIT_DEPTHS)}. Pick one.')
+    sample_rate = check_sample_rate(NODE, sample_rate)
     folder, name, subfolder = resolve_prefix(output_dir, filename_prefix)
     # encode all before touching disk
     blobs = [encode_wav(clip, sample_rate, bit_depth, (0, clip.shape[-1] - 1) if loop_points else None, metadata)
              for clip in waveform]
-    created = _missing_dirs(folder)
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as err:
-        _remove_empty(created)
-        raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r} but the folder {folder} cannot '
-                             f"be created ({err.strerror or err}). Check the output folder's permissions and free "
-                             'space, or pick another "filename_prefix".') from err
+    created = _make_folder(folder, filename_prefix)
     saved: list[SavedFile] = []
     try:
         counter = _next_counter(folder, name)
         for blob in blobs:
-            while True:
-                filename = f"{name}_{counter:05}_.wav"
-                path = os.path.join(folder, filename)
-                try:
-                    f = open(path, "xb")
-                except FileExistsError:
-                    counter += 1
-                    continue
-                except OSError as err:
-                    raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r} but {path} cannot '
-                                         f"be created ({err.strerror or err}). Check the output folder's "
-                                         'permissions and free space, or pick another "filename_prefix".') from err
-                break
-            try:
-                with f:
-                    f.write(blob)
-                    f.flush()
-                    os.fsync(f.fileno())
-            except BaseException as err:
-                try:
-                    os.remove(path)
-                except OSError:
-                    pass
-                if isinstance(err, OSError):
-                    raise _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r}: writing {path} '
-                                         f"failed ({err.strerror or err}); nothing was left behind. Free some disk "
-                                         "space or pick another output folder.") from err
-                raise
+            f, filename, counter = _create_new(folder, name, counter, filename_prefix)
+            path = os.path.join(folder, filename)
+            _write_whole(f, path, blob, filename_prefix)
             saved.append(SavedFile(filename=filename, subfolder=subfolder, path=path))
             counter += 1
             log.info("saved %s", path)
