@@ -215,8 +215,27 @@ def test_input_untouched_inference_tensor_2d_and_batches():
     assert np.array_equal(single[0].numpy(), out[0].numpy())
 
 
-def test_presets():
-    assert loudness.PRESETS["-23 LUFS (broadcast, EBU R128)"] == -23.0
-    assert loudness.PRESETS["-16 LUFS (podcast, mobile)"] == -16.0
-    assert loudness.PRESETS["-14 LUFS (streaming)"] == -14.0
-    assert loudness.PRESETS["custom"] is None
+def test_preset_labels_name_their_target_and_lie_in_range():
+    """Each preset's label starts with its value (the dropdown shows the label, the node uses the value) and the
+    value is a target normalize_loudness accepts; only "custom" has none."""
+    lo, hi = loudness.TARGET_RANGE
+    for label, value in loudness.PRESETS.items():
+        if value is None:
+            assert label == "custom"
+            continue
+        assert label.startswith(f"{value:g} LUFS"), (label, value)
+        assert lo <= value <= hi
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda **kw: loudness.integrated_loudness(torch.zeros(2, 100), 48000, **kw), "at least 0.4 s"),
+    (lambda **kw: loudness.integrated_loudness(torch.zeros(2, 48000), 44100.5, **kw), '"sample_rate" is 44100.5'),
+    (lambda **kw: loudness.integrated_loudness(torch.zeros(1, 2, 3, 4), 48000, **kw), r"\[channels, samples\]"),
+    (lambda **kw: loudness.true_peak_dbtp(torch.zeros(2, 100), 48000, 0, **kw), '"oversample" is 0'),
+    (lambda **kw: loudness.true_peak_dbtp(torch.full((2, 100), math.nan), 48000, **kw), "NaN or inf"),
+])
+def test_the_measuring_functions_speak_for_the_node_that_calls_them(call, match):
+    with pytest.raises(ValueError, match=rf"^Rank Takes: .*{match}"):
+        call(node="Rank Takes")
+    with pytest.raises(ValueError, match=rf"^Normalize Loudness: .*{match}"):  # by default: the node they serve
+        call()

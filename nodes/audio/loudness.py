@@ -5,7 +5,9 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from ..checks import check_sample_rate, is_number
 from .contract import as_batch, to_numpy
+from .resample import resample_array
 
 if TYPE_CHECKING:
     import numpy as np
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NODE = "Normalize Loudness"
+NODE = "Normalize Loudness"  # the node normalize_loudness serves; the measuring functions take the caller's name
 PRESETS = {
     "-23 LUFS (broadcast, EBU R128)": -23.0,
     "-16 LUFS (podcast, mobile)": -16.0,
@@ -45,7 +47,7 @@ def _gain_to_db(gain: float) -> float:
     return 20.0 * math.log10(gain) if gain > 0 else -math.inf
 
 
-def _as_clip(waveform_clip) -> "np.ndarray":
+def _as_clip(waveform_clip, node: str) -> "np.ndarray":
     """One clip (``torch.Tensor`` or array, ``[C, T]`` or ``[T]``) as a float64 ``ndarray [C, T]`` (a copy)."""
     import numpy as np
 
@@ -56,35 +58,29 @@ def _as_clip(waveform_clip) -> "np.ndarray":
     if data.ndim == 1:
         data = data[None, :]
     if data.ndim != 2:
-        raise ValueError(f'{NODE}: one clip must have shape [channels, samples]; got {tuple(data.shape)}. '
+        raise ValueError(f'{node}: one clip must have shape [channels, samples]; got {tuple(data.shape)}. '
                          "Pass a single clip of the batch.")
     return data
 
 
-def _check_clip(data: "np.ndarray", sample_rate: int) -> None:
+def _check_clip(data: "np.ndarray", sample_rate: int, node: str) -> None:
     import numpy as np
 
     channels, frames = data.shape
     if channels == 0 or frames == 0:
-        raise ValueError(f'{NODE}: "audio" has shape {tuple(data.shape)} (no samples). Connect an AUDIO output '
+        raise ValueError(f'{node}: "audio" has shape {tuple(data.shape)} (no samples). Connect an AUDIO output '
                          "that holds sound.")
     if channels > MAX_CHANNELS:
-        raise ValueError(f'{NODE}: "audio" has {channels} channels but BS.1770 loudness is defined for at most '
+        raise ValueError(f'{node}: "audio" has {channels} channels but BS.1770 loudness is defined for at most '
                          f"{MAX_CHANNELS} (L, R, C, Ls, Rs). Mix down to stereo or mono first.")
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
-        raise ValueError(f'{NODE}: "audio" contains {bad} NaN or inf samples (of {data.size}), so its loudness '
+        raise ValueError(f'{node}: "audio" contains {bad} NaN or inf samples (of {data.size}), so its loudness '
                          "cannot be measured. Check the upstream node (try fp32 precision there).")
     if frames < MIN_SECONDS * sample_rate:
-        raise ValueError(f'{NODE}: "audio" is {frames / sample_rate:.3f} s long ({frames} samples at {sample_rate} Hz) '
+        raise ValueError(f'{node}: "audio" is {frames / sample_rate:.3f} s long ({frames} samples at {sample_rate} Hz) '
                          f"but must be at least {MIN_SECONDS} s (one 400 ms BS.1770 measuring block). "
                          "Use a longer clip.")
-
-
-def _check_rate(sample_rate) -> None:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 1 <= sample_rate <= 768000:
-        raise ValueError(f'{NODE}: "sample_rate" is {sample_rate!r} but must be a whole number of Hz (1..768000). '
-                         "Connect an AUDIO output from a node that sets its sample rate.")
 
 
 def _lufs(data: "np.ndarray", sample_rate: int) -> float:
@@ -104,18 +100,17 @@ def _oversampled_abs(data: "np.ndarray", oversample: int) -> "np.ndarray":
     Long clips are resampled in chunks (with enough context for the filter, so the result is the same) to keep
     memory near ``oversample * CHUNK`` samples per channel."""
     import numpy as np
-    from scipy.signal import resample_poly
 
     if oversample == 1:
         return np.abs(data).max(axis=0)
     frames = data.shape[-1]
     if frames <= CHUNK:
-        return np.abs(resample_poly(data, oversample, 1, axis=-1)).max(axis=0)
+        return np.abs(resample_array(data, 1, oversample)).max(axis=0)
     out = np.empty(frames * oversample)
     for start in range(0, frames, CHUNK):
         stop = min(frames, start + CHUNK)
         lo, hi = max(0, start - CONTEXT), min(frames, stop + CONTEXT)
-        up = np.abs(resample_poly(data[:, lo:hi], oversample, 1, axis=-1)).max(axis=0)
+        up = np.abs(resample_array(data[:, lo:hi], 1, oversample)).max(axis=0)
         out[start * oversample:stop * oversample] = up[(start - lo) * oversample:(stop - lo) * oversample]
     return out
 
@@ -138,44 +133,47 @@ def _peak_envelope(data: "np.ndarray", oversample: int = OVERSAMPLE) -> "np.ndar
     return np.maximum(np.maximum(ahead, behind), sample)
 
 
-def integrated_loudness(waveform_clip: "torch.Tensor", sample_rate: int) -> float:
+def integrated_loudness(waveform_clip: "torch.Tensor", sample_rate: int, *, node: str = NODE) -> float:
     """ITU-R BS.1770-4 integrated (gated) loudness of one clip, measured with pyloudnorm.
 
     Args:
         waveform_clip: ``float [C, T]`` (or ``[T]`` for mono), at most 5 channels, at least 0.4 s long.
         sample_rate: Hz.
+        node: the calling node's display name, the prefix of every error message.
 
     Returns:
         loudness in LUFS; ``-inf`` for digital silence or when every 400 ms block is below the -70 LUFS gate.
     """
-    _check_rate(sample_rate)
-    data = _as_clip(waveform_clip)
-    _check_clip(data, sample_rate)
+    sample_rate = check_sample_rate(node, sample_rate, '"sample_rate"')
+    data = _as_clip(waveform_clip, node)
+    _check_clip(data, sample_rate, node)
     return _lufs(data, sample_rate)
 
 
-def true_peak_dbtp(waveform_clip: "torch.Tensor", sample_rate: int, oversample: int = OVERSAMPLE) -> float:
-    """True peak of one clip: ``max |x|`` of the ``oversample``-times oversampled signal (``resample_poly``, per
-    channel), never below the sample peak.
+def true_peak_dbtp(waveform_clip: "torch.Tensor", sample_rate: int, oversample: int = OVERSAMPLE, *,
+                   node: str = NODE) -> float:
+    """True peak of one clip: ``max |x|`` of the ``oversample``-times oversampled signal (the pack's resampler,
+    per channel), never below the sample peak.
 
     Args:
         waveform_clip: ``float [C, T]`` (or ``[T]``).
         sample_rate: Hz (the oversampling ratio does not depend on it).
         oversample: oversampling factor; BS.1770-4 asks for 4 at 48 kHz.
+        node: the calling node's display name, the prefix of every error message.
 
     Returns:
         the true peak in dBTP (dB relative to full scale 1.0); ``-inf`` for silence.
     """
     import numpy as np
 
-    _check_rate(sample_rate)
+    check_sample_rate(node, sample_rate, '"sample_rate"')
     if isinstance(oversample, bool) or not isinstance(oversample, int) or oversample < 1:
-        raise ValueError(f'{NODE}: "oversample" is {oversample!r} but must be a whole number of at least 1. Use 4.')
-    data = _as_clip(waveform_clip)
+        raise ValueError(f'{node}: "oversample" is {oversample!r} but must be a whole number of at least 1. Use 4.')
+    data = _as_clip(waveform_clip, node)
     if data.size == 0:
         return -math.inf
     if not np.isfinite(data).all():
-        raise ValueError(f'{NODE}: "audio" contains NaN or inf samples, so its true peak cannot be measured. '
+        raise ValueError(f'{node}: "audio" contains NaN or inf samples, so its true peak cannot be measured. '
                          "Check the upstream node (try fp32 precision there).")
     peak = max(float(_oversampled_abs(data, oversample).max()), float(np.abs(data).max()))
     return _gain_to_db(peak)
@@ -226,15 +224,34 @@ def limiter_gain(peak: "np.ndarray", threshold: float, sample_rate: int, attack_
 
 def _check_settings(target_lufs, ceiling_dbtp) -> None:
     lo, hi = TARGET_RANGE
-    if isinstance(target_lufs, bool) or not isinstance(target_lufs, (int, float)) or not math.isfinite(target_lufs) \
-            or not lo <= target_lufs <= hi:
+    if not is_number(target_lufs) or not lo <= target_lufs <= hi:
         raise ValueError(f'{NODE}: "target_lufs" is {target_lufs!r} but must be a number from {lo:g} to {hi:g} LUFS. '
                          "Pick a preset (-23, -16 or -14 LUFS) or a custom value in that range.")
     lo, hi = CEILING_RANGE
-    if isinstance(ceiling_dbtp, bool) or not isinstance(ceiling_dbtp, (int, float)) or not math.isfinite(ceiling_dbtp) \
-            or not lo <= ceiling_dbtp <= hi:
+    if not is_number(ceiling_dbtp) or not lo <= ceiling_dbtp <= hi:
         raise ValueError(f'{NODE}: "ceiling_dbtp" is {ceiling_dbtp!r} but must be a number from {lo:g} to {hi:g} dBTP. '
                          "Use -1 dBTP (EBU R128) or -2 dBTP for lossy encoders.")
+
+
+def _apply_gain(data: "np.ndarray", envelope: "np.ndarray", gain_db: float, ceiling: float, margin: float,
+                sample_rate: int) -> tuple["np.ndarray", float, float, bool]:
+    """``data`` with ``gain_db`` and, when its true peak (``envelope`` times the gain) then passes ``ceiling``, the
+    limiter aiming ``margin`` dB under it. Returns ``(out, true peak dBTP, trim dB, limited)``; ``trim`` (<= 0) is
+    the static gain that took off a rare overshoot the limiter left."""
+    gain = _db_to_gain(gain_db)
+    peak = envelope * gain
+    out = data * gain
+    out_tp = _gain_to_db(float(peak.max()))
+    limited = out_tp > ceiling
+    if limited:
+        out = out * limiter_gain(peak, _db_to_gain(ceiling - margin), sample_rate)[None, :]
+        out_tp = _gain_to_db(float(_peak_envelope(out).max()))
+    trim = 0.0
+    if out_tp > ceiling:  # the limiter works at the original rate: a rare overshoot is trimmed statically
+        trim = ceiling - out_tp - 0.01
+        out = out * _db_to_gain(trim)
+        out_tp += trim
+    return out, out_tp, trim, limited
 
 
 def _normalize_clip(data: "np.ndarray", sample_rate: int, target: float, ceiling: float,
@@ -254,20 +271,8 @@ def _normalize_clip(data: "np.ndarray", sample_rate: int, target: float, ceiling
     best = None
     previous = None  # (gain_db, output_lufs) of the pass before, for a secant step
     for _ in range(MAX_PASSES):
-        gain = _db_to_gain(gain_db)
-        peak = envelope * gain
-        out = data * gain
-        out_tp = _gain_to_db(float(peak.max()))
-        limited = out_tp > ceiling
-        if limited:
-            out = out * limiter_gain(peak, _db_to_gain(ceiling - margin), sample_rate)[None, :]
-            out_tp = _gain_to_db(float(_peak_envelope(out).max()))
-        trim = 0.0
-        if out_tp > ceiling:  # the limiter works at the original rate: a rare overshoot is trimmed statically
-            trim = ceiling - out_tp - 0.01
-            out = out * _db_to_gain(trim)
-            out_tp += trim
-            margin += -trim
+        out, out_tp, trim, limited = _apply_gain(data, envelope, gain_db, ceiling, margin, sample_rate)
+        margin -= trim
         out_lufs = _lufs(out, sample_rate)
         error = out_lufs - target
         candidate = (abs(error), out, {"gain_db": gain_db + trim, "output_lufs": out_lufs,
@@ -327,11 +332,10 @@ def normalize_loudness(waveform: "torch.Tensor", sample_rate: int, target_lufs: 
     import torch
 
     _check_settings(target_lufs, ceiling_dbtp)
-    _check_rate(sample_rate)
-    waveform = as_batch(waveform, NODE)
-    batch = to_numpy(waveform)
+    sample_rate = check_sample_rate(NODE, sample_rate, '"sample_rate"')
+    batch = to_numpy(as_batch(waveform, NODE))
     for clip in batch:
-        _check_clip(clip, sample_rate)
+        _check_clip(clip, sample_rate, NODE)
     outs, infos = [], []
     for index, clip in enumerate(batch):
         out, info = _normalize_clip(clip, sample_rate, float(target_lufs), float(ceiling_dbtp), index)
