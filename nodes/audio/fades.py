@@ -6,7 +6,8 @@ import math
 import numbers
 from typing import TYPE_CHECKING
 
-from .contract import as_batch, require_rate_and_finite
+from ..checks import check_seconds
+from .contract import check_clip
 
 if TYPE_CHECKING:
     import torch
@@ -60,10 +61,7 @@ def fade_curve(n: int, curve: str) -> "torch.Tensor":
 
 def _fade_samples(name: str, seconds, sample_rate: int, total: int) -> int:
     """Fade length in samples (0 = off, at least 1 when ``seconds`` > 0), or a ``ValueError`` naming ``name``."""
-    ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)
-    if not ok or seconds < 0:
-        raise ValueError(f'{NODE}: "{name}" is {seconds} but must be a finite number of seconds, 0 or more '
-                         "(0 = no fade). Set it to e.g. 2.")
+    seconds = check_seconds(NODE, name, seconds, positive=False)
     if seconds == 0:
         return 0
     n = max(1, round(seconds * sample_rate))
@@ -100,12 +98,11 @@ def apply_fades(waveform: "torch.Tensor", sample_rate: int, fade_in_seconds: flo
     import torch
 
     _check_curve(curve)
-    x = as_batch(waveform, NODE)
-    require_rate_and_finite(x, sample_rate, NODE, "fading cannot fix them")
+    x, sample_rate = check_clip(waveform, sample_rate, NODE, "fading cannot fix them")
     total = x.shape[-1]
-    n_in = _fade_samples("fade_in_seconds", fade_in_seconds, int(sample_rate), total)
-    n_out = _fade_samples("fade_out_seconds", fade_out_seconds, int(sample_rate), total)
-    out = x.to(dtype=torch.float32, copy=True)
+    n_in = _fade_samples("fade_in_seconds", fade_in_seconds, sample_rate, total)
+    n_out = _fade_samples("fade_out_seconds", fade_out_seconds, sample_rate, total)
+    out = x.to(dtype=torch.float32, copy=True)  # x may be the input itself (or a view of it)
     if n_in:
         out[..., :n_in] *= fade_curve(n_in, curve).to(out.device)
     if n_out:
