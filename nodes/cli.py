@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import time
 from .audio.wav import BIT_DEPTHS
 from .models import loading as models
 from .text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
+from .tools.model_check import check_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
@@ -162,205 +162,95 @@ def _craft(waveform, rate: int, args: argparse.Namespace):
     return waveform, loop
 
 
-def run(args: argparse.Namespace) -> int:
-    from .audio.spectrogram import save_spectrogram_png
-    from .audio.wav import save_wav
-    from .generate.caption import caption_images
-    from .generate.extend import extend_soundscape
-    from .generate.soundscape import generate_soundscape, max_seconds_of
-
-    models.quiet_libraries()
+def _check_run_args(args: argparse.Namespace) -> bool:
+    """Whether this is the plumbing demo (neither --blip nor --stable-audio); refuses half a model pair."""
     demo = not (args.blip or args.stable_audio)
     if not demo and not args.stable_audio:
         raise ValueError("--stable-audio is required when --blip is given (or pass neither for the demo).")
     if not demo and not args.blip and not args.caption:
         raise ValueError("--blip is required to caption images (or give --caption to skip captioning).")
+    return demo
+
+
+def _build_demo(args: argparse.Namespace) -> tempfile.TemporaryDirectory:
+    """Tiny random models in a temporary folder, set as ``args.blip`` and ``args.stable_audio``."""
+    from .tools.demo_models import build_demo_models
+
+    tmp = tempfile.TemporaryDirectory(prefix="ambient_demo_")
+    args.blip, args.stable_audio = build_demo_models(tmp.name)
+    print("PLUMBING DEMO: tiny random models (a few thousand random weights), built on the fly. The caption is "
+          "random words and the audio is noise; pass --blip and --stable-audio folders for real soundscapes.")
+    return tmp
+
+
+def _captions(images: list[str], args: argparse.Namespace, plan: models.DevicePlan) -> list[str]:
+    """One caption per image: BLIP's, or ``--caption`` for every image."""
+    from .generate.caption import caption_images
+
+    if args.caption:
+        return [args.caption for _ in images]
+    blip = _handle(models.BLIP, args.blip, args.dtype, plan)
+    captions = []
+    for path in images:
+        with models.on_device(blip, plan) as (model, processor):
+            captions += caption_images(model, processor, _load_image(path), prefix=args.caption_prefix,
+                                       max_new_tokens=args.max_tokens, num_beams=args.beams,
+                                       on_step=_progress("caption", args.quiet))
+    return captions
+
+
+def _sample(pipe, prompt: str, negative: str, seconds: float, craft: dict, args: argparse.Namespace):
+    """One clip (or ``--variations`` clips), or with ``--minutes`` a long soundscape: ``(waveform, rate)``."""
+    from .generate.extend import extend_soundscape
+    from .generate.soundscape import generate_soundscape
+
+    if args.minutes:
+        return extend_soundscape(pipe, prompt, negative_prompt=negative, minutes=args.minutes, **craft,
+                                 overlap_seconds=args.overlap, steps=args.steps, cfg=args.cfg,
+                                 seed=args.seed, on_step=_progress("sampling", args.quiet))
+    return generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds, **craft,
+                               steps=args.steps, cfg=args.cfg, seed=args.seed, variations=args.variations,
+                               on_step=_progress("sampling", args.quiet))
+
+
+def _save(waveform, rate: int, loop: bool, args: argparse.Namespace) -> None:
+    """Each clip as a WAV (and a spectrogram PNG beside it), printing where."""
+    from .audio.spectrogram import save_spectrogram_png
+    from .audio.wav import save_wav
+
+    saved_files = save_wav(waveform, rate, args.out, args.prefix, args.bit_depth, loop_points=loop)
+    for clip, saved in zip(waveform, saved_files):
+        print(f"wav:      {saved.path}  ({clip.shape[-1] / rate:.2f} s, {rate} Hz, {clip.shape[0]} ch)")
+        if not args.no_spectrogram:
+            png = save_spectrogram_png(clip, rate, saved.path[:-4] + ".png", title=os.path.basename(saved.path))
+            print(f"picture:  {png}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The whole chain for each image: caption, prompt, sampling, sound craft, WAV (+ spectrogram)."""
+    from .generate.soundscape import max_seconds_of
+
+    models.quiet_libraries()
+    demo = _check_run_args(args)
     images = _image_files(args.images or [DEMO_IMAGE])
     plan = models.standalone_plan()
-    tmp = None
-    if demo:
-        from .tools.demo_models import build_demo_models
-
-        tmp = tempfile.TemporaryDirectory(prefix="ambient_demo_")
-        args.blip, args.stable_audio = build_demo_models(tmp.name)
-        print("PLUMBING DEMO: tiny random models (a few thousand random weights), built on the fly. The caption is "
-              "random words and the audio is noise; pass --blip and --stable-audio folders for real soundscapes.")
+    tmp = _build_demo(args) if demo else None
     try:
         sa = _handle(models.STABLE_AUDIO, args.stable_audio, args.dtype, plan)
-        blip = None if args.caption else _handle(models.BLIP, args.blip, args.dtype, plan)
-        captions = []
-        for path in images:
-            if blip is None:
-                captions.append(args.caption)
-                continue
-            with models.on_device(blip, plan) as (model, processor):
-                captions += caption_images(model, processor, _load_image(path), prefix=args.caption_prefix,
-                                           max_new_tokens=args.max_tokens, num_beams=args.beams,
-                                           on_step=_progress("caption", args.quiet))
+        captions = _captions(images, args, plan)
         with models.stable_audio_session(sa, plan, args.memory) as (pipe, stage):
             craft = {"stage": stage, "decode_chunk_frames": models.decode_chunk_frames(plan, args.memory, pipe)}
             seconds = args.seconds if args.seconds is not None else min(10.0, int(max_seconds_of(pipe) * 100) / 100)
             for path, caption in zip(images, captions):
                 prompt, negative = build_prompt(caption, args.preset, args.extra)
                 print(f"image:    {path}\ncaption:  {caption}\nprompt:   {prompt}\nnegative: {negative}")
-                if args.minutes:
-                    waveform, rate = extend_soundscape(pipe, prompt, negative_prompt=negative, minutes=args.minutes, **craft,
-                                                       overlap_seconds=args.overlap, steps=args.steps, cfg=args.cfg,
-                                                       seed=args.seed, on_step=_progress("sampling", args.quiet))
-                else:
-                    waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds, **craft,
-                                                         steps=args.steps, cfg=args.cfg, seed=args.seed,
-                                                         variations=args.variations,
-                                                         on_step=_progress("sampling", args.quiet))
+                waveform, rate = _sample(pipe, prompt, negative, seconds, craft, args)
                 waveform, loop = _craft(waveform, rate, args)
-                saved_files = save_wav(waveform, rate, args.out, args.prefix, args.bit_depth, loop_points=loop)
-                for clip, saved in zip(waveform, saved_files):
-                    print(f"wav:      {saved.path}  ({clip.shape[-1] / rate:.2f} s, {rate} Hz, {clip.shape[0]} ch)")
-                    if not args.no_spectrogram:
-                        png = save_spectrogram_png(clip, rate, saved.path[:-4] + ".png",
-                                                   title=os.path.basename(saved.path))
-                        print(f"picture:  {png}")
+                _save(waveform, rate, loop, args)
     finally:
         if tmp is not None:
             models.unload()
             tmp.cleanup()
-    return 0
-
-
-# --------------------------------------------------------------------------------------------- --check
-CHECK_MISSING = 3
-_CHECKED = (  # kind, label, ComfyUI folder type, folder name and download command (README's), note
-    (models.BLIP, "BLIP caption model", "blip", "blip-image-captioning-large",
-     "hf download Salesforce/blip-image-captioning-large --local-dir {dir}", ""),
-    (models.STABLE_AUDIO, "Stable Audio model", "diffusers", "stable-audio-open-1.0",
-     "hf download stabilityai/stable-audio-open-1.0 --local-dir {dir}",
-     "gated: accept its licence at https://huggingface.co/stabilityai/stable-audio-open-1.0, then `hf auth login`"),
-)
-_NATIVE = (  # optional single files for workflows/image_to_ambient_native.json (ComfyUI's own Stable Audio nodes)
-    ("checkpoints", "stable-audio-open-1.0.safetensors",
-     "hf download Comfy-Org/stable-audio-open-1.0_repackaged stable-audio-open-1.0.safetensors --local-dir {dir}"),
-    ("text_encoders", "t5-base.safetensors", "hf download ComfyUI-Wiki/t5-base t5-base.safetensors --local-dir {dir}"),
-)
-
-
-def _extra_model_paths(comfy_root: str) -> tuple[dict[str, list[str]], str]:
-    """Folders ``<comfy_root>/extra_model_paths.yaml`` adds, by folder type, read as ComfyUI reads it
-    (``utils/extra_config.py``); and a note when it cannot be read."""
-    path = os.path.join(comfy_root, "extra_model_paths.yaml")
-    if not os.path.isfile(path):
-        return {}, ""
-    try:
-        import yaml
-    except ImportError:
-        return {}, f"{path} not read: PyYAML is not installed here (ComfyUI's Python has it)"
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as err:
-        return {}, f"{path} not read: {err}"
-    found: dict[str, list[str]] = {}
-    yaml_dir = os.path.dirname(os.path.abspath(path))
-    for section in config.values() if isinstance(config, dict) else []:
-        if not isinstance(section, dict):
-            continue
-        section = dict(section)
-        base = section.pop("base_path", None)
-        section.pop("is_default", None)
-        if base:
-            base = os.path.expandvars(os.path.expanduser(str(base)))
-            base = base if os.path.isabs(base) else os.path.abspath(os.path.join(yaml_dir, base))
-        for folder_type, value in section.items():
-            for line in str(value or "").split("\n"):
-                if not line:
-                    continue
-                full = os.path.join(base, line) if base else (
-                    line if os.path.isabs(line) else os.path.abspath(os.path.join(yaml_dir, line)))
-                found.setdefault(folder_type, []).append(os.path.normpath(full))
-    return found, ""
-
-
-def _installed_comfyui() -> str | None:
-    """The ComfyUI folder this pack sits in (``ComfyUI/custom_nodes/<pack>``), if it does."""
-    root = os.path.dirname(os.path.dirname(ROOT))
-    if os.path.basename(os.path.dirname(ROOT)) == "custom_nodes" and os.path.isdir(os.path.join(root, "models")):
-        return root
-    return None
-
-
-def _download_target(given: str | None, roots: list[str], folder_type: str, name: str) -> str:
-    """Where ``hf download`` should put a missing model: ``given`` itself when it names the model folder (as
-    ``--blip`` does for a run), else ``<folder of model folders>/<name>``."""
-    if given:
-        given = os.path.abspath(given)
-        is_parent = os.path.isdir(given) or os.path.basename(given) == folder_type
-        return os.path.join(given, name) if is_parent else given
-    return os.path.join(roots[0] if roots else os.path.join("ComfyUI", "models", folder_type), name)
-
-
-def check_models(args: argparse.Namespace, out=sys.stdout) -> int:
-    """``--check``: print which models are found where, and the ``hf download`` command for each missing one.
-
-    Returns:
-        0 when every required model is found, 3 when one is missing or broken.
-    """
-    comfy_root = args.comfyui or (None if (args.blip or args.stable_audio) else _installed_comfyui())
-    extra, note = _extra_model_paths(comfy_root) if comfy_root else ({}, "")
-
-    def folders(folder_type: str, given: str | None) -> list[str]:
-        dirs = [os.path.abspath(given)] if given else []
-        if comfy_root:
-            dirs += [os.path.abspath(os.path.join(comfy_root, "models", folder_type)), *extra.get(folder_type, [])]
-        return list(dict.fromkeys(dirs))
-
-    def command(template: str, folder: str) -> str:
-        return template.format(dir=shlex.quote(folder))
-
-    print("Models for Image to Ambient Audio" + (f" (ComfyUI: {os.path.abspath(comfy_root)})" if comfy_root else ""),
-          file=out)
-    if comfy_root and not os.path.isdir(os.path.join(comfy_root, "models")):
-        print(f"  note: {os.path.abspath(comfy_root)} has no models/ folder: is it the ComfyUI folder?", file=out)
-    if note:
-        print(f"  note: {note}", file=out)
-    missing = 0
-    for kind, label, folder_type, name, download, why in _CHECKED:
-        given = args.blip if kind == models.BLIP else args.stable_audio
-        roots = folders(folder_type, given)
-        print(f"  {label} (ComfyUI/models/{folder_type}):", file=out)
-        good = []
-        for root in roots:
-            for rel in models.list_model_folders(kind, [root]):
-                path = os.path.normpath(os.path.join(root, rel))
-                try:
-                    models.resolve_model_folder(kind, rel, [root])
-                except ValueError as err:
-                    print(f"    BROKEN   {path}\n             {str(err).split('. ')[0]}.", file=out)
-                    continue
-                good.append(path)
-                print(f"    found    {path}", file=out)
-        if good:
-            continue
-        missing += 1
-        searched = ", ".join(roots) if roots else "nowhere: pass --comfyui DIR or --" + (
-            "blip" if kind == models.BLIP else "stable-audio") + " DIR"
-        target = _download_target(given, roots, folder_type, name)
-        print(f"    MISSING  (searched {searched})", file=out)
-        if why:
-            print(f"    {why}:", file=out)
-        print(f"      {command(download, target)}", file=out)
-    if comfy_root:
-        print("  Optional, for workflows/image_to_ambient_native.json (ComfyUI's own Stable Audio nodes):", file=out)
-        for folder_type, filename, download in _NATIVE:
-            roots = folders(folder_type, None) + (extra.get("clip", []) if folder_type == "text_encoders" else [])
-            hit = next((os.path.join(r, filename) for r in roots if os.path.isfile(os.path.join(r, filename))), None)
-            if hit:
-                print(f"    found    {hit}", file=out)
-            else:
-                print(f"    absent   {filename} (in models/{folder_type}): {command(download, roots[0])}", file=out)
-    if missing:
-        print(f"{missing} required model(s) missing. The `hf` command comes with: pip install -U "
-              '"huggingface_hub[cli]". Then press R in ComfyUI (or restart) so the lists update.', file=out)
-        return CHECK_MISSING
-    print("All required models found.", file=out)
     return 0
 
 
@@ -432,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if args.images:
             parser.error("--check takes no images")
-        return check_models(args)
+        return check_models(args.comfyui, args.blip, args.stable_audio)
     if args.comfyui:
         parser.error("--comfyui goes with --check")
     try:

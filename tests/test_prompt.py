@@ -1,4 +1,4 @@
-"""Tests for nodes/prompt.py (caption -> Stable Audio Open prompt)."""
+"""Tests for nodes/text/ (caption -> Stable Audio Open prompt)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,18 @@ import pytest
 
 from conftest import pack_module
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "nodes" / "text" / "prompt.py"
+_TEXT = pathlib.Path(__file__).resolve().parents[1] / "nodes" / "text"
 prompt = pack_module("text.prompt")
+layered_mod = pack_module("text.layered")
+clean_mod = pack_module("text.clean")
+# a fresh interpreter with the text package alone (standard library only), loaded by file path as `m`
+_LOAD_TEXT = (
+    "import importlib,importlib.util,sys;"
+    f"s=importlib.util.spec_from_file_location('text', {str(_TEXT / '__init__.py')!r}, "
+    f"submodule_search_locations=[{str(_TEXT)!r}]);"
+    "t=importlib.util.module_from_spec(s);sys.modules['text']=t;s.loader.exec_module(t);"
+    "m=importlib.import_module('text.prompt');"
+)
 
 BEACH = "a picture of a sandy beach with blue water and palm trees"
 OFFICE = "there is a man sitting at a desk with a computer in an office"
@@ -35,25 +45,25 @@ def neg_terms(negative: str) -> list[str]:
 # --- public constants -------------------------------------------------------------
 
 
-def test_preset_constants():
-    assert prompt.DEFAULT_PRESET == "natural field recording"
-    assert prompt.PRESET_NAMES == list(prompt.PRESETS)
-    assert prompt.PRESET_NAMES[0] == prompt.DEFAULT_PRESET
-    assert prompt.PRESET_NAMES[:5] == [
+def test_preset_choices_lookup_and_negative_extras():
+    # the node's choice list: saved workflows store these names; the default comes first
+    assert prompt.PRESET_NAMES == [
         "natural field recording",
         "calm meditation bed",
         "cinematic atmosphere",
         "game background loop",
         "cozy interior",
     ]
-    for name, preset in prompt.PRESETS.items():
-        assert isinstance(preset, prompt.Preset)
-        assert preset.name == name
-        assert preset.qualifiers and all(isinstance(q, str) and q for q in preset.qualifiers)
-        assert isinstance(preset.negative_extra, tuple)
-        assert preset.description
+    assert prompt.DEFAULT_PRESET == prompt.PRESET_NAMES[0]
+    # a name is found whatever its case and spacing
+    assert prompt.build_prompt(BEACH, "  Cozy   INTERIOR ") == prompt.build_prompt(BEACH, "cozy interior")
+    # each preset's own negative terms reach the negative prompt unless the prompt itself names them
+    for name in prompt.PRESET_NAMES:
+        p, n = prompt.build_prompt(FOREST, name)
+        extras = prompt.PRESETS[name].negative_extra
+        assert extras and all(t in neg_terms(n) or has_word(p, t) for t in extras), name
     with pytest.raises(Exception):
-        prompt.PRESETS[prompt.DEFAULT_PRESET].name = "x"  # frozen
+        prompt.PRESETS[prompt.DEFAULT_PRESET].name = "x"  # frozen: no caller changes a preset for everyone
 
 
 def test_word_budget_is_conservative():
@@ -291,10 +301,8 @@ def test_determinism_in_process():
 
 def test_determinism_across_hash_seeds():
     code = (
-        "import importlib.util,sys;"
-        f"s=importlib.util.spec_from_file_location('m', {str(_PATH)!r});"
-        "m=importlib.util.module_from_spec(s);sys.modules['m']=m;s.loader.exec_module(m);"
-        "c='a campfire in the woods next to a lake with a dog, a cat, a market and people at a concert';"
+        _LOAD_TEXT
+        + "c='a campfire in the woods next to a lake with a dog, a cat, a market and people at a concert';"
         "print(m.build_prompt(c, 'cozy interior', 'warm'))"
     )
     outs = set()
@@ -417,7 +425,7 @@ def layered(caption, preset=prompt.DEFAULT_PRESET, extra="", max_sources=3):
 
 
 def noun_key(label: str) -> str:
-    return prompt._noun_key(label)
+    return layered_mod.noun_key(label)
 
 
 def test_layered_api_shape():
@@ -573,7 +581,7 @@ def test_layered_sources_distinct_one_noun_each(caption):
     for i, src in enumerate(lp.sources):
         for j, key in enumerate(keys):
             if i != j:
-                assert key not in prompt._norm_tokens(src), (src, lp.source_names[j])
+                assert key not in clean_mod.norm_tokens(src), (src, lp.source_names[j])
     for src in lp.sources:
         assert src.split(",")[0] not in lp.bed  # an event is a source, not part of the bed
 
@@ -679,10 +687,8 @@ def test_layered_determinism():
     runs = {layered(STREET, name, "x", n) for name in prompt.PRESET_NAMES for n in range(4) for _ in range(3)}
     assert len(runs) == len(prompt.PRESET_NAMES) * 4
     code = (
-        "import importlib.util,sys;"
-        f"s=importlib.util.spec_from_file_location('m', {str(_PATH)!r});"
-        "m=importlib.util.module_from_spec(s);sys.modules['m']=m;s.loader.exec_module(m);"
-        "c='a campfire in the woods next to a lake with a dog, a cat, a market and people at a concert';"
+        _LOAD_TEXT
+        + "c='a campfire in the woods next to a lake with a dog, a cat, a market and people at a concert';"
         "print(m.build_layered_prompts(c, 'cozy interior', 'warm thunder', 3))"
     )
     outs = set()

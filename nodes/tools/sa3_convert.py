@@ -251,12 +251,8 @@ def _same_s_reasons(ck: _Checkpoint, prefixes: list[str], enc_cfg: dict, dec_cfg
     return sorted(set(reasons), key=reasons.index)
 
 
-def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict, int]:
-    """AutoencoderSAME arguments and the number of resampling levels. Strides, the attention window and the
-    sinusoidal layers do not show in the weights: they come from model_config.json, else the published SAME values."""
-    ae_cfg = _get(config, "model", "pretransform", "config") or {}
-    enc_cfg = _get(ae_cfg, "encoder", "config") or {}
-    dec_cfg = _get(ae_cfg, "decoder", "config") or {}
+def _vae_blocks(ck: _Checkpoint) -> tuple[int, list[str], list[str]]:
+    """The autoencoder's number of resampling levels and its encoder and decoder block prefixes, by level."""
     enc = _layers(ck.shapes, AE + "encoder.layers.")
     dec = _layers(ck.shapes, AE + "decoder.layers.")
     levels = 0
@@ -270,7 +266,11 @@ def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict
                     "decoder: a linear at 1, then N resampling blocks from 3). Nothing was written.")
     enc_blocks = [f"{AE}encoder.layers.{i}." for i in range(levels)]
     dec_blocks = [f"{AE}decoder.layers.{3 + levels - 1 - i}." for i in range(levels)]  # by level, like enc_blocks
-    reasons = _same_s_reasons(ck, enc_blocks + dec_blocks, enc_cfg, dec_cfg)
+    return levels, enc_blocks, dec_blocks
+
+
+def _refuse_same_s(ck: _Checkpoint, blocks: list[str], enc_cfg: dict, dec_cfg: dict) -> None:
+    reasons = _same_s_reasons(ck, blocks, enc_cfg, dec_cfg)
     if reasons:
         import diffusers
 
@@ -278,6 +278,11 @@ def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict
                     f"diffusers {diffusers.__version__} cannot represent exactly: {'; '.join(reasons)}. Converting it "
                     "anyway would produce wrong audio, so it was refused and nothing was written. Convert Stable "
                     "Audio 3 Medium (SAME-L) instead, or run Small with ComfyUI's native Stable Audio 3 nodes.")
+
+
+def _vae_shapes(ck: _Checkpoint, enc_blocks: list[str], dec_blocks: list[str]) -> dict:
+    """What the autoencoder weights show: widths and transformer depths by level, the first layer's prefix, its
+    fused q/k/v rows and the patched input channels."""
     widths = [ck.shape(p + "new_tokens")[-1] for p in enc_blocks]
     depths = [len(_layers(ck.shapes, p + "transformers.")) for p in enc_blocks]
     if depths != [len(_layers(ck.shapes, p + "transformers.")) for p in dec_blocks] or not all(depths):
@@ -290,24 +295,34 @@ def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict
                     f"{widths[0]}; diffusers' AutoencoderSAME cannot hold that.")
     mapping = ck.shapes.get(enc_blocks[0] + "mapping.weight_v")
     patched_in = mapping[1] if mapping else widths[0]
+    return {"widths": widths, "depths": depths, "layer0": layer0, "qkv_rows": qkv_rows, "patched_in": patched_in}
 
-    def setting(name, value, default):
-        if value is None:
-            assumed.append(f"autoencoder {name} {default}")
-            return default
-        return value
 
-    same_l = widths == [1536] and depths == [12]  # published SAME-L: its decoder ends in 8 sinusoidal layers
-    strides = setting("strides", enc_cfg.get("strides"), [16] * levels)
+def _setting(assumed: list[str], name: str, value, default):
+    """``value``, or ``default`` noted in ``assumed`` when model_config.json does not give it."""
+    if value is None:
+        assumed.append(f"autoencoder {name} {default}")
+        return default
+    return value
+
+
+def _vae_settings(ae_cfg: dict, enc_cfg: dict, dec_cfg: dict, levels: int, same_l: bool, assumed: list[str]) -> dict:
+    """The settings the weights do not show: strides, attention window, sinusoidal layers, audio channels."""
+    strides = _setting(assumed, "strides", enc_cfg.get("strides"), [16] * levels)
     window = enc_cfg.get("sliding_window") if enc_cfg else None
-    window = setting("sliding_window", window, 1)
+    window = _setting(assumed, "sliding_window", window, 1)
     window = window[0] if isinstance(window, (list, tuple)) else window
     enc_sin = (enc_cfg.get("sinusoidal_blocks") or [0] * levels) if enc_cfg else None
     dec_sin = (dec_cfg.get("sinusoidal_blocks") or [0] * levels) if dec_cfg else None
-    enc_sin = setting("encoder sinusoidal_blocks", enc_sin, [0] * levels)
-    dec_sin = setting("decoder sinusoidal_blocks", dec_sin, [8] if same_l else [0] * levels)
-    audio_channels = setting("audio channels", ae_cfg.get("io_channels") or _get(ae_cfg, "pretransform", "config",
-                                                                                 "channels"), 2)
+    enc_sin = _setting(assumed, "encoder sinusoidal_blocks", enc_sin, [0] * levels)
+    dec_sin = _setting(assumed, "decoder sinusoidal_blocks", dec_sin, [8] if same_l else [0] * levels)
+    audio_channels = _setting(assumed, "audio channels",
+                              ae_cfg.get("io_channels") or _get(ae_cfg, "pretransform", "config", "channels"), 2)
+    return {"strides": strides, "window": window, "enc_sin": enc_sin, "dec_sin": dec_sin,
+            "audio_channels": audio_channels}
+
+
+def _patch_size(ae_cfg: dict, strides, patched_in: int, audio_channels: int) -> int:
     patch_size = _get(ae_cfg, "pretransform", "config", "patch_size")
     if patch_size is None and ae_cfg.get("downsampling_ratio"):
         patch_size = ae_cfg["downsampling_ratio"] // math.prod(strides)
@@ -316,6 +331,11 @@ def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict
         raise _fail(f"model_config.json: {audio_channels} audio channels x patch size {patch_size} is not the "
                     f"{patched_in} input channels of the checkpoint's autoencoder. Pass the model_config.json that "
                     "came with this checkpoint (--model-config).")
+    return patch_size
+
+
+def _vae_channels(enc_cfg: dict, widths: list[int]) -> tuple[int, list[int]]:
+    """The encoder's base channels and per-level multipliers (from model_config.json, checked, else the widths)."""
     if "channels" in enc_cfg and "c_mults" in enc_cfg:
         channels, c_mults = enc_cfg["channels"], list(enc_cfg["c_mults"])
         _agree("pretransform encoder", {"widths": [c * channels for c in c_mults]}, {"widths": widths}, ("widths",))
@@ -323,21 +343,39 @@ def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict
         channels = widths[0] // 6 if all(w % 6 == 0 and w % (widths[0] // 6) == 0 for w in widths) else \
             math.gcd(*widths)
         c_mults = [w // channels for w in widths]
-    sample_rate = setting("sampling_rate", config.get("sample_rate"), 44100)
+    return channels, c_mults
+
+
+def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict, int]:
+    """AutoencoderSAME arguments and the number of resampling levels. Strides, the attention window and the
+    sinusoidal layers do not show in the weights: they come from model_config.json, else the published SAME values."""
+    ae_cfg = _get(config, "model", "pretransform", "config") or {}
+    enc_cfg = _get(ae_cfg, "encoder", "config") or {}
+    dec_cfg = _get(ae_cfg, "decoder", "config") or {}
+    levels, enc_blocks, dec_blocks = _vae_blocks(ck)
+    _refuse_same_s(ck, enc_blocks + dec_blocks, enc_cfg, dec_cfg)
+    shapes = _vae_shapes(ck, enc_blocks, dec_blocks)
+    widths, layer0, qkv_rows = shapes["widths"], shapes["layer0"], shapes["qkv_rows"]
+    same_l = widths == [1536] and shapes["depths"] == [12]  # published SAME-L: its decoder ends in 8 sinusoidal layers
+    settings = _vae_settings(ae_cfg, enc_cfg, dec_cfg, levels, same_l, assumed)
+    strides, audio_channels = settings["strides"], settings["audio_channels"]
+    patch_size = _patch_size(ae_cfg, strides, shapes["patched_in"], audio_channels)
+    channels, c_mults = _vae_channels(enc_cfg, widths)
+    sample_rate = _setting(assumed, "sampling_rate", config.get("sample_rate"), 44100)
     vae = {
         "audio_channels": audio_channels,
         "patch_size": patch_size,
         "encoder_channels": channels,
         "encoder_c_mults": c_mults,
         "encoder_strides": list(strides),
-        "encoder_transformer_depths": depths,
+        "encoder_transformer_depths": shapes["depths"],
         "latent_dim": ck.shape(AE + "bottleneck.scaling_factor")[1],
         "use_differential_attention": qkv_rows == 5 * widths[0],
         "dim_heads": enc_cfg.get("dim_heads", ck.shape(layer0 + "self_attn.q_norm.gamma")[0]),
         "ff_mult": _whole(ck.shape(layer0 + "ff.ff.0.proj.weight")[0] / (2 * widths[0])),
-        "sliding_window": window,
-        "encoder_sinusoidal_blocks": list(enc_sin),
-        "decoder_sinusoidal_blocks": list(dec_sin),
+        "sliding_window": settings["window"],
+        "encoder_sinusoidal_blocks": list(settings["enc_sin"]),
+        "decoder_sinusoidal_blocks": list(settings["dec_sin"]),
         "sampling_rate": sample_rate,
     }
     return vae, levels
@@ -667,6 +705,24 @@ def convert_sa3(checkpoint: str, out_dir: str, text_encoder_dir: str, *, model_c
                                              for p in (checkpoint, out_dir, text_encoder_dir))
     _check_paths(checkpoint, out_dir, text_encoder_dir)
     config_path, config = _read_model_config(checkpoint, model_config)
+    classes = _diffusers_classes()
+
+    # 1. Names and shapes only: everything that can be refused is refused before any tensor is read.
+    ck = _Checkpoint(checkpoint)
+    ck.read_header()
+    plan = _plan(ck, config, config_path, notes)
+
+    # 2. Build, fill strictly, cast, write.
+    with _quiet():
+        ck.load()
+        log.info("converting %s (%d tensors)", checkpoint, len(ck.shapes))
+        pipe = _build_pipeline(ck, plan, classes, text_encoder_dir, dtype, notes)
+        log.info("writing %s with diffusers %s", out_dir, classes["version"])
+        return _write(pipe, out_dir)
+
+
+def _diffusers_classes() -> dict:
+    """diffusers' Stable Audio 3 classes by role (and its version), or the error naming the diffusers needed."""
     try:
         import diffusers
         from diffusers import (
@@ -679,10 +735,14 @@ def convert_sa3(checkpoint: str, out_dir: str, text_encoder_dir: str, *, model_c
     except ImportError as err:
         raise _fail(f"needs diffusers >= 0.42 with StableAudio3Pipeline ({err}). Run: pip install -U diffusers "
                     "transformers") from err
+    return {"transformer": StableAudio3DiTModel, "vae": AutoencoderSAME, "duration_embedder": StableAudio3DurationEmbedder,
+            "scheduler": FlowMatchEulerDiscreteScheduler, "pipeline": StableAudio3Pipeline,
+            "version": diffusers.__version__}
 
-    # 1. Names and shapes only: everything that can be refused is refused before any tensor is read.
-    ck = _Checkpoint(checkpoint)
-    ck.read_header()
+
+def _plan(ck: _Checkpoint, config: dict, config_path: str | None, notes: list[str]) -> dict:
+    """Step 1, from names and shapes only: each component's config and key mapping, every tensor accounted for;
+    notes where the config came from, what was assumed and which scheduler fits."""
     _check_is_sa3(ck)
     assumed: list[str] = []
     dit_config = _dit_config(ck, _get(config, "model", "diffusion", "config") or {})
@@ -709,46 +769,52 @@ def convert_sa3(checkpoint: str, out_dir: str, text_encoder_dir: str, *, model_c
         notes.append("assumed (model_config.json does not say): " + "; ".join(assumed))
     notes.append("scheduler: " + ("distilled, 8 ping-pong steps (stochastic_sampling)" if stochastic else
                                   "base model, deterministic Euler (100 steps by default)"))
+    return {"transformer": dit_config, "vae": vae_config, "levels": levels, "duration_embedder": duration_config,
+            "stochastic": stochastic, "maps": maps, "rope": rope}
 
-    # 2. Build, fill strictly, cast, write.
-    with _quiet():
-        ck.load()
-        log.info("converting %s (%d tensors)", checkpoint, len(ck.shapes))
-        transformer = StableAudio3DiTModel(**dit_config)
-        own = []
-        if not any(".to_local_embed." in k for k in maps["transformer"]):
-            import torch
 
-            own = [k for k in transformer.state_dict() if ".to_local_embed." in k]
-            with torch.no_grad():
-                for k in own:
-                    transformer.get_parameter(k).zero_()
-            notes.append("filled: the checkpoint has no inpainting embedder (to_local_embed); diffusers' is set to "
-                         "zeros, so text-to-audio is exact and inpainting would ignore its mask")
-        _load_strict(transformer, maps["transformer"], ck, "transformer", own=own)
-        vae = AutoencoderSAME(**vae_config)
-        _load_strict(vae, maps["vae"], ck, "vae", levels=levels)
-        _check_rope(vae, ck, rope)
-        duration = StableAudio3DurationEmbedder(**duration_config)
-        _load_strict(duration, maps["duration_embedder"], ck, "duration_embedder", own=("freqs",))
-        text_encoder, tokenizer = _load_text_encoder(text_encoder_dir, dtype, dit_config["cond_token_dim"], notes)
-        text_from_checkpoint = _apply_checkpoint_text_encoder(ck, text_encoder, notes)
-        for reason, names in ck.skipped.items():
-            notes.append(f"skipped {len(names)} tensor(s): {reason}")
-        notes.append("computed: duration_embedder.freqs (fixed Fourier frequencies; checkpoints do not store them)")
-        left = ck.unaccounted()
-        if left:  # cannot happen after the checks above; kept so a mapping slip can never pass silently
-            raise _fail(f'CHECKPOINT "{ck.path}": tensors not converted: {_names(left)}. Nothing was written.')
-        sources = {name: [src for src, _ in m.values()] for name, m in maps.items()}
-        ck.tensors.clear()
-        _cast({"transformer": transformer, "vae": vae, "duration_embedder": duration}, dtype, ck, sources)
-        if text_from_checkpoint and dtype != "keep":
-            text_encoder.to(transformer.dtype)
-        scheduler = FlowMatchEulerDiscreteScheduler(stochastic_sampling=stochastic, shift=1.0)
-        pipe = StableAudio3Pipeline(vae=vae, text_encoder=text_encoder.eval(), tokenizer=tokenizer,
-                                    duration_embedder=duration, transformer=transformer, scheduler=scheduler)
-        log.info("writing %s with diffusers %s", out_dir, diffusers.__version__)
-        return _write(pipe, out_dir)
+def _build_transformer(ck: _Checkpoint, cls, config: dict, mapping: dict, notes: list[str]):
+    """The DiT, filled strictly; a checkpoint without the inpainting embedder gets diffusers' set to zeros."""
+    transformer = cls(**config)
+    own = []
+    if not any(".to_local_embed." in k for k in mapping):
+        import torch
+
+        own = [k for k in transformer.state_dict() if ".to_local_embed." in k]
+        with torch.no_grad():
+            for k in own:
+                transformer.get_parameter(k).zero_()
+        notes.append("filled: the checkpoint has no inpainting embedder (to_local_embed); diffusers' is set to "
+                     "zeros, so text-to-audio is exact and inpainting would ignore its mask")
+    _load_strict(transformer, mapping, ck, "transformer", own=own)
+    return transformer
+
+
+def _build_pipeline(ck: _Checkpoint, plan: dict, classes: dict, text_encoder_dir: str, dtype: str, notes: list[str]):
+    """Step 2: every component built from ``plan`` and filled strictly from the loaded checkpoint, then cast."""
+    maps = plan["maps"]
+    transformer = _build_transformer(ck, classes["transformer"], plan["transformer"], maps["transformer"], notes)
+    vae = classes["vae"](**plan["vae"])
+    _load_strict(vae, maps["vae"], ck, "vae", levels=plan["levels"])
+    _check_rope(vae, ck, plan["rope"])
+    duration = classes["duration_embedder"](**plan["duration_embedder"])
+    _load_strict(duration, maps["duration_embedder"], ck, "duration_embedder", own=("freqs",))
+    text_encoder, tokenizer = _load_text_encoder(text_encoder_dir, dtype, plan["transformer"]["cond_token_dim"], notes)
+    text_from_checkpoint = _apply_checkpoint_text_encoder(ck, text_encoder, notes)
+    for reason, names in ck.skipped.items():
+        notes.append(f"skipped {len(names)} tensor(s): {reason}")
+    notes.append("computed: duration_embedder.freqs (fixed Fourier frequencies; checkpoints do not store them)")
+    left = ck.unaccounted()
+    if left:  # cannot happen after the checks above; kept so a mapping slip can never pass silently
+        raise _fail(f'CHECKPOINT "{ck.path}": tensors not converted: {_names(left)}. Nothing was written.')
+    sources = {name: [src for src, _ in m.values()] for name, m in maps.items()}
+    ck.tensors.clear()
+    _cast({"transformer": transformer, "vae": vae, "duration_embedder": duration}, dtype, ck, sources)
+    if text_from_checkpoint and dtype != "keep":
+        text_encoder.to(transformer.dtype)
+    scheduler = classes["scheduler"](stochastic_sampling=plan["stochastic"], shift=1.0)
+    return classes["pipeline"](vae=vae, text_encoder=text_encoder.eval(), tokenizer=tokenizer,
+                               duration_embedder=duration, transformer=transformer, scheduler=scheduler)
 
 
 def _write(pipe, out_dir: str) -> str:
