@@ -179,7 +179,7 @@ def test_workflows_run_in_a_real_comfyui(tmp_path):
                           "--name", "image-to-ambient-audio", "--models-config", str(config),
                           "--input", str(ROOT / "assets" / "example_beach.jpg"), "--out", str(out),
                           "--require-tooltips", "--browser"],
-                         capture_output=True, text=True, timeout=900, env={**os.environ, "HARNESS_HOME": str(HARNESS)})
+                         capture_output=True, text=True, timeout=1800, env={**os.environ, "HARNESS_HOME": str(HARNESS)})
     report = json.loads((out / "report.json").read_text())
     assert len(report["workflows"]) == len(WORKFLOWS), run.stdout[-4000:] + run.stderr[-2000:]
     for w in report["workflows"]:
