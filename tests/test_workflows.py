@@ -23,10 +23,10 @@ CORE = {"LoadImage", "MarkdownNote", "PreviewImage", "SaveImage", "Note", "Previ
         "CheckpointLoaderSimple", "CLIPLoader", "CLIPTextEncode", "ConditioningStableAudio", "EmptyLatentAudio",
         "KSampler", "VAEDecodeAudio"}
 NATIVE = "image_to_ambient_native.json"
-# Inputs appended to a node after workflows were saved with it: an older file may lack their trailing values (the
-# frontend and ComfyUI fill in the default), so the shipped workflows stay valid without a re-save.
-APPENDED = {"AmbientSaveWav": ["metadata"], "AmbientStableAudioSampler": ["memory", "compile"],
-            "AmbientSeamlessLoop": ["method", "seed", "seed.control", "joint_seconds"], "AmbientExtend": ["method"]}
+# The frontend draws no text below 8 px: node text is 14 px, so below a zoom of 8/14 (0.57) a graph looks empty.
+TEXT_ZOOM = 8 / 14
+READABLE = 0.75  # the least zoom a shipped workflow opens at
+CANVAS = (1600, 1000)  # the harness's browser window; FitView zooms to 0.75 x (canvas / graph)
 
 
 def _value_names(every: dict, widgets: list) -> list:
@@ -77,16 +77,48 @@ def test_workflow_is_consistent_ui_format(path):
                    or kind in ("STRING", "INT", "FLOAT", "BOOLEAN") and not opts.get("forceInput")]
         assert set(required) <= linked | set(widgets), n["type"]
         values = _value_names(every, widgets)
-        omitted = len(values) - len(n.get("widgets_values", []))
-        later = APPENDED.get(n["type"], [])
-        assert omitted == 0 or 0 < omitted <= len(later) and values[-omitted:] == later[-omitted:], n["type"]
-        for k, name in enumerate(values[: len(n["widgets_values"])]):
+        # every current input has its saved value (none left to the frontend's "no saved value" fallback)
+        assert len(n.get("widgets_values") or []) == len(values), (path.name, n["id"], n["type"], values)
+        for k, name in enumerate(values):
             if name.endswith(".control"):  # shipped workflows reproduce: every seed is fixed
                 assert n["widgets_values"][k] == "fixed", (path.name, n["type"], name)
+            kind, opts = every[name.removesuffix(".control")]
+            if name.endswith(".control") or n["widgets_values"][k] is None:
+                continue
+            if isinstance(kind, list) and not n["type"].endswith("Loader"):  # a loader lists the folders found
+                assert n["widgets_values"][k] in kind, (path.name, n["type"], name, n["widgets_values"][k])
+            elif kind in ("INT", "FLOAT"):
+                assert opts.get("min", -1e30) <= n["widgets_values"][k] <= opts.get("max", 1e30), (path.name, name)
+            elif kind == "BOOLEAN":
+                assert isinstance(n["widgets_values"][k], bool), (path.name, n["type"], name)
     # a note that says where models go
     notes = [n for n in wf["nodes"] if n["type"] == "MarkdownNote"]
     assert notes and "ComfyUI/models/" in notes[0]["widgets_values"][0]
     assert "null" not in json.dumps(wf["groups"])
+
+
+def _graph_bounds(wf: dict) -> tuple:
+    """(left, top, right, bottom) of the nodes (with their 30 px title bars) and groups, in graph units."""
+    boxes = [(n["pos"][0], n["pos"][1] - 30, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
+             for n in wf["nodes"]]
+    boxes += [(x, y, x + w, y + h) for x, y, w, h in (g["bounding"] for g in wf["groups"])]
+    return tuple(f(box[k] for box in boxes) for k, f in enumerate((min, min, max, max)))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_opens_where_its_text_is_readable(path):
+    wf = json.loads(path.read_text())
+    scale, (ox, oy) = wf["extra"]["ds"]["scale"], wf["extra"]["ds"]["offset"]
+    assert READABLE <= scale <= 1.25, (path.name, scale)
+    left, top, right, bottom = _graph_bounds(wf)
+    # the start of the graph (the note's top left) on screen, clear of the side bar (~65 px) and top bars (~90 px)
+    assert 65 <= (left + ox) * scale <= 200 and 90 <= (top + oy) * scale <= 200, (path.name, left, top, ox, oy)
+    # the whole graph fits the canvas at a zoom where text is still drawn ("fit view", the harness's screenshot)
+    fit = 0.75 * min(CANVAS[0] / (right - left), CANVAS[1] / (bottom - top))
+    assert fit >= TEXT_ZOOM + 0.02, (path.name, round(fit, 3), (left, top, right, bottom))
+    # the note is drawn at the same zoom as the graph: big enough for its text, and it is the first thing seen
+    note = next(n for n in wf["nodes"] if n["type"] == "MarkdownNote")
+    assert note["pos"][0] == left and note["size"][0] >= 400 and note["size"][1] >= 400, path.name
 
 
 def test_samplers_ship_a_fixed_seed():
@@ -147,7 +179,7 @@ def test_workflows_run_in_a_real_comfyui(tmp_path):
                           "--name", "image-to-ambient-audio", "--models-config", str(config),
                           "--input", str(ROOT / "assets" / "example_beach.jpg"), "--out", str(out),
                           "--require-tooltips", "--browser"],
-                         capture_output=True, text=True, timeout=900, env={**os.environ, "HARNESS_HOME": str(HARNESS)})
+                         capture_output=True, text=True, timeout=1800, env={**os.environ, "HARNESS_HOME": str(HARNESS)})
     report = json.loads((out / "report.json").read_text())
     assert len(report["workflows"]) == len(WORKFLOWS), run.stdout[-4000:] + run.stderr[-2000:]
     for w in report["workflows"]:

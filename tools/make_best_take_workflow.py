@@ -38,21 +38,21 @@ model. With Stable Audio Open 1.0 instead (47 s at most), the loop falls back to
 
 def main() -> None:
     wf = Workflow()
-    image = wf.add("LoadImage", (480, 110), (310, 400), ["example_beach.jpg", "image"])
-    blip = wf.add("AmbientBlipLoader", (480, 610), (310, 106), ["blip-image-captioning-large", "auto"])
-    sa = wf.add("AmbientStableAudioLoader", (480, 740), (310, 106), ["stable-audio-3-medium", "auto"])
-    clap = wf.add("AmbientClapLoader", (480, 870), (310, 106), ["larger_clap_general", "auto"])
-    caption = wf.add("AmbientBlipCaption", (830, 110), (370, 190), ["", 30, 3])
-    prompt = wf.add("AmbientPromptBuilder", (830, 330), (370, 200), ["game background loop", ""])
-    sampler = wf.add("AmbientStableAudioSampler", (1240, 110), (380, 500),
+    image = wf.add("LoadImage", (480, 110), (290, 400), ["example_beach.jpg", "image"])
+    blip = wf.add("AmbientBlipLoader", (480, 630), (290, 106), ["blip-image-captioning-large", "auto"])
+    sa = wf.add("AmbientStableAudioLoader", (480, 760), (290, 106), ["stable-audio-3-medium", "auto"])
+    clap = wf.add("AmbientClapLoader", (480, 890), (290, 106), ["larger_clap_general", "auto"])
+    caption = wf.add("AmbientBlipCaption", (810, 110), (330, 190), ["", 30, 3])
+    prompt = wf.add("AmbientPromptBuilder", (810, 330), (330, 200), ["game background loop", ""])
+    sampler = wf.add("AmbientStableAudioSampler", (1180, 110), (340, 500),
                      ["gentle waves breaking on a sandy beach, distant seagulls, sea breeze, high quality field "
                       "recording", "music, melody, vocals, speech, distortion, low quality",
                       60, 0, 0, 42, "fixed", 4, "balanced", False])
-    rank = wf.add("AmbientRankTakes", (1660, 110), (360, 150), ["best", 0.25])
-    scores = wf.add("PreviewAny", (1660, 300), (360, 200), [], title="CLAP scores")
-    loop = wf.add("AmbientSeamlessLoop", (2060, 110), (360, 250), [2, 0, "auto", 42, "fixed", 4.0])
-    loud = wf.add("AmbientLoudness", (2060, 400), (360, 150), ["-23 LUFS (broadcast, EBU R128)", -23, -1])
-    save = wf.add("AmbientSaveWav", (2060, 590), (360, 230), ["ambient/best_take_loop", "24", "auto", True])
+    rank = wf.add("AmbientRankTakes", (1180, 720), (340, 150), ["best", 0.25])
+    scores = wf.add("PreviewAny", (1180, 910), (340, 200), [], title="CLAP scores")
+    loop = wf.add("AmbientSeamlessLoop", (1560, 110), (340, 250), [2, 0, "auto", 42, "fixed", 4.0])
+    loud = wf.add("AmbientLoudness", (1560, 400), (340, 150), ["-23 LUFS (broadcast, EBU R128)", -23, -1])
+    save = wf.add("AmbientSaveWav", (1560, 590), (340, 230), ["ambient/best_take_loop", "24", "auto", True])
     note = wf.add("MarkdownNote", (0, 40), (440, 900), [NOTE], title="Read me")
     assert note
     wf.link(image, "IMAGE", caption, "image")
@@ -71,12 +71,12 @@ def main() -> None:
     wf.link(prompt, "prompt", loop, "prompt")
     wf.link(loop, "audio", loud, "audio")
     wf.link(loud, "audio", save, "audio")
-    wf.group("Image", (460, 40, 350, 510), "#3f789e")
-    wf.group("Models", (460, 560, 350, 440), "#8A8")
-    wf.group("Prompt", (810, 40, 410, 520), "#b06634")
-    wf.group("Four takes", (1220, 40, 420, 600), "#a1309b")
-    wf.group("Best take (CLAP)", (1640, 40, 400, 480), "#b58b2a")
-    wf.group("Loop, loudness, save", (2040, 40, 400, 800), "#88A")
+    wf.group("Image", (460, 40, 330, 510), "#3f789e")
+    wf.group("Models", (460, 560, 330, 440), "#8A8")
+    wf.group("Prompt", (790, 40, 370, 520), "#b06634")
+    wf.group("Four takes", (1160, 40, 380, 600), "#a1309b")
+    wf.group("Best take (CLAP)", (1160, 650, 380, 480), "#b58b2a")
+    wf.group("Loop, loudness, save", (1540, 40, 380, 800), "#88A")
     wf.save(os.path.join(ROOT, "workflows", "best_take_sa3.json"))
 
 

@@ -24,7 +24,10 @@ except ImportError:
                                     "comfy_stub"))
 
 WIDGET_TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN")
-UI_WIDGETS = ("AUDIO_UI",)  # frontend-only widgets: an input entry, no saved value
+UI_WIDGETS = ("AUDIO_UI",)
+# The view a workflow opens at: 75 % zoom (the frontend draws no text below 8 px, about 57 %), the note's top left
+# clear of the frontend's side bar and top bar.
+VIEW = {"scale": 0.75, "offset": [95, 120]}  # frontend-only widgets: an input entry, no saved value
 # core nodes the example workflows use, as (type, inputs (name, type, is_widget, is_optional), outputs (name, type,
 # is_list)) rows (a list, not a mapping: this file registers no nodes)
 CORE_ROWS = [
@@ -101,6 +104,6 @@ class Workflow:
     def save(self, path):
         wf = {"id": "00000000-0000-0000-0000-000000000000", "revision": 0, "last_node_id": len(self.nodes),
               "last_link_id": len(self.links), "nodes": self.nodes, "links": self.links, "groups": self.groups,
-              "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [20, 20]}}, "version": 0.4}
+              "config": {}, "extra": {"ds": json.loads(json.dumps(VIEW))}, "version": 0.4}
         with open(path, "w", encoding="utf-8") as f:
             f.write(json.dumps(wf, indent=1, ensure_ascii=False) + "\n")
