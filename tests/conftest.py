@@ -57,6 +57,26 @@ def pack_module(name: str):
     return importlib.import_module(f"{PACK_NAME}.nodes.{name}")
 
 
+def run_node(node_id: str, /, **inputs):
+    """Run one node as ComfyUI runs it from a queued prompt: an instance of its class, then its ``FUNCTION`` with
+    the inputs as keywords; returns what the node returns.
+
+    As in ComfyUI, every input is passed by name and must be one the node declares in ``INPUT_TYPES`` (required,
+    optional or hidden); a required input left out gets its declared default, the value a node freshly added in
+    the frontend sends (one with no default must be given). ``VALIDATE_INPUTS`` is not called: a test of the check
+    ComfyUI makes when a prompt is queued calls it itself."""
+    cls = pack.NODE_CLASS_MAPPINGS[node_id]
+    spec = cls.INPUT_TYPES()
+    declared = [name for part in ("required", "optional", "hidden") for name in spec.get(part, {})]
+    unknown = [name for name in inputs if name not in declared]
+    assert not unknown, f"{node_id} has no input {unknown}; its inputs: {declared}"
+    for name, (_, *options) in spec.get("required", {}).items():
+        if name not in inputs:
+            assert options and "default" in options[0], f"{node_id}: give the required input {name!r}"
+            inputs[name] = options[0]["default"]
+    return getattr(cls(), cls.FUNCTION)(**inputs)
+
+
 @pytest.fixture(scope="session")
 def comfy_models(tmp_path_factory):
     """A ComfyUI-like base folder with tiny random BLIP and Stable Audio models built and saved into

@@ -3,6 +3,8 @@
 Node ids and input names are stored in users' saved workflows: a change here breaks them. Change this list only
 on purpose, and say so in the change log.
 """
+import inspect
+
 import pytest
 
 from conftest import pack
@@ -54,7 +56,19 @@ def test_node_ids_names_inputs_outputs_are_stable():
         assert list(_inputs(cls)) == inputs, node_id
         assert list(cls.RETURN_TYPES) == outputs, node_id
         assert cls.CATEGORY == "audio/ambient" and cls.FUNCTION == "execute"
-        assert callable(getattr(cls, cls.FUNCTION))
+
+
+@pytest.mark.parametrize("node_id", list(API))
+def test_the_function_takes_the_inputs_comfyui_passes(node_id):
+    """ComfyUI calls FUNCTION with every required and hidden input by name, and an optional one only when it is
+    connected or set: both calls must bind, so no input is renamed on one side only and no parameter lacks a
+    value."""
+    cls = pack.NODE_CLASS_MAPPINGS[node_id]
+    spec = cls.INPUT_TYPES()
+    always = [*spec.get("required", {}), *spec.get("hidden", {})]
+    signature = inspect.signature(getattr(cls, cls.FUNCTION))
+    signature.bind(cls(), **dict.fromkeys(always))
+    signature.bind(cls(), **dict.fromkeys([*always, *spec.get("optional", {})]))
 
 
 @pytest.mark.parametrize("node_id", list(API))

@@ -41,7 +41,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import pack, pack_module
+from conftest import pack, pack_module, run_node
 
 N = pack.NODE_CLASS_MAPPINGS
 DISPLAY = pack.NODE_DISPLAY_NAME_MAPPINGS
@@ -81,11 +81,11 @@ class Ctx:
     # models ------------------------------------------------------------------------------------------------
     @property
     def blip(self):
-        return run("AmbientBlipLoader", model=self.comfy_models["blip_name"], dtype="auto")[0]
+        return run_node("AmbientBlipLoader", model=self.comfy_models["blip_name"], dtype="auto")[0]
 
     @property
     def sa(self):
-        return run("AmbientStableAudioLoader", model=self.comfy_models["stable_audio_name"], dtype="auto")[0]
+        return run_node("AmbientStableAudioLoader", model=self.comfy_models["stable_audio_name"], dtype="auto")[0]
 
     def blip_copy(self, name: str) -> Path:
         dst = self.blip_root / name
@@ -100,12 +100,6 @@ class Ctx:
     def marker(self) -> Path:
         """A file that exists only if code from a model folder ran (a pickle was loaded, a module imported)."""
         return self.tmp / "CODE_FROM_THE_MODEL_FOLDER_RAN"
-
-
-def run(node_id: str, **inputs):
-    """One node, as ComfyUI runs it: an instance, then its FUNCTION with the inputs as keywords."""
-    cls = N[node_id]
-    return getattr(cls(), cls.FUNCTION)(**inputs)
 
 
 def clip(batch=1, channels=2, frames=22050, rate=44100, seed=0, scale=0.3):
@@ -209,7 +203,7 @@ def _clean_prompt(ctx, out):
 
 def _generic_ambience(ctx, out):
     prompt = _clean_prompt(ctx, out)
-    assert prompt == _clean_prompt(ctx, run("AmbientPromptBuilder", caption="", preset="natural field recording",
+    assert prompt == _clean_prompt(ctx, run_node("AmbientPromptBuilder", caption="", preset="natural field recording",
                                             extra=""))
     assert "ambience" in prompt or "field recording" in prompt
 
@@ -854,7 +848,7 @@ def test_bad_input(case: Case, ctx: Ctx):
     t0 = time.perf_counter()
 
     if case.error is None:
-        out = run(case.node, **inputs)
+        out = run_node(case.node, **inputs)
         case.check(ctx, out)
         change = _diff(before, _snapshot(*watched))
         allowed = [p for p in change["created"] if p.startswith(str(ctx.output))] if case.writes else []
@@ -865,7 +859,7 @@ def test_bad_input(case: Case, ctx: Ctx):
             assert any(p.moves and p.moves[0][1] == RUN_DEVICE for p in ctx.plans), [p.moves for p in ctx.plans]
     else:
         try:
-            run(case.node, **inputs)
+            run_node(case.node, **inputs)
         except case.error as err:
             caught = err
         else:
@@ -885,7 +879,7 @@ def test_bad_input(case: Case, ctx: Ctx):
         for p in ctx.data.get("restore_modes", []):
             os.chmod(p, 0o755)
         ctx.monkeypatch.undo()  # file-system fakes, the device-plan recorder and the extra model roots go away
-        good = run(case.node, **good_inputs(ctx, case.node))
+        good = run_node(case.node, **good_inputs(ctx, case.node))
         assert good is not None
         if case.convention:
             _check_message(case, caught)
@@ -912,7 +906,7 @@ def test_loader_check_when_queued_agrees_with_the_run(case: Case, ctx: Ctx):
     inputs = case.inputs(ctx)
     verdict = N[case.node].VALIDATE_INPUTS(model=inputs["model"])
     with pytest.raises(case.error) as err:
-        run(case.node, **inputs)
+        run_node(case.node, **inputs)
     if verdict is not True:
         assert verdict == str(err.value)
     else:

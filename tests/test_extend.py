@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from conftest import pack, pack_module
+from conftest import pack_module, run_node
 
 extend = pack_module("generate.extend")
 models = pack_module("models.loading")
@@ -85,15 +85,14 @@ def test_node_cancel_mid_extend_stops_and_moves_model_back(long_model, interrupt
 
     handle, pipe = long_model
     ticks = interrupt_after(7)  # Cancel during the 3rd segment (3 steps + the 0 tick per segment)
-    node = pack.NODE_CLASS_MAPPINGS["AmbientExtend"]()
+    args = dict(model=handle, prompt="rain", negative_prompt="", segment_seconds=0.0, overlap_seconds=2.0, cfg=7.0,
+                seed=0, tail_conditioning=False)
     with pytest.raises(mm.InterruptProcessingException):
-        node.execute(handle, "rain", "", minutes=5.0, segment_seconds=0.0, overlap_seconds=2.0, steps=3, cfg=7.0,
-                     seed=0, tail_conditioning=False)
+        run_node("AmbientExtend", **args, minutes=5.0, steps=3)
     assert len(ticks) == 7
     assert models.model_device(pipe) == "cpu"
     interrupt_after(10**9)
-    (audio,) = node.execute(handle, "rain", "", minutes=0.5, segment_seconds=0.0, overlap_seconds=2.0, steps=2,
-                            cfg=7.0, seed=0, tail_conditioning=False)
+    (audio,) = run_node("AmbientExtend", **args, minutes=0.5, steps=2)
     assert audio["waveform"].shape == (1, 2, 30 * 44100)
 
 
@@ -160,12 +159,13 @@ def test_continued_segments_hear_the_previous_tail(sa3_model):
 
 def test_extend_node_continues_with_sa3_and_crossfades_on_request(sa3_model, interrupt_after):
     handle, _ = sa3_model
-    node = pack.NODE_CLASS_MAPPINGS["AmbientExtend"]()
+    args = dict(model=handle, prompt="wind", negative_prompt="music", minutes=0.5, segment_seconds=15.0,
+                overlap_seconds=1.0, steps=0, cfg=0.0, seed=1, tail_conditioning=False)
     ticks = interrupt_after(10**9)
-    (audio,) = node.execute(handle, "wind", "music", 0.5, 15.0, 1.0, 0, 0.0, 1, False)  # method: auto
+    (audio,) = run_node("AmbientExtend", **args)  # method: auto
     assert audio["waveform"].shape == (1, 2, 30 * 44100)
     assert ticks[-1] == (3 * 8, 3 * 8)  # 15 s segments, 7.5 s context: 3 segments of 8 steps
-    (xfade,) = node.execute(handle, "wind", "music", 0.5, 15.0, 1.0, 0, 0.0, 1, False, method="crossfade")
+    (xfade,) = run_node("AmbientExtend", **args, method="crossfade")
     assert xfade["waveform"].shape == audio["waveform"].shape
     assert not torch.equal(xfade["waveform"], audio["waveform"])
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from conftest import HAS_SA3, pack, pack_module
+from conftest import HAS_SA3, pack, pack_module, run_node
 
 pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no StableAudio3Pipeline (0.42+)")
 
@@ -176,7 +176,7 @@ def test_errors_name_the_input_and_the_fix(comfy_models, pipe):
 def _node(**kwargs):
     args = dict(audio={"waveform": _source(), "sample_rate": SR}, overlap_seconds=1.0, search_seconds=0.0)
     args.update(kwargs)
-    return N["AmbientSeamlessLoop"]().execute(**args)[0]
+    return run_node("AmbientSeamlessLoop", **args)[0]
 
 
 @pytest.fixture

@@ -5,23 +5,18 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import FAMILIES, pack, pack_module
+from conftest import FAMILIES, pack, pack_module, run_node
 
 N = pack.NODE_CLASS_MAPPINGS
 mm = pytest.importorskip("comfy.model_management")
 
 
-def _run(node_id, **kwargs):
-    cls = N[node_id]
-    return getattr(cls(), cls.FUNCTION)(**kwargs)
-
-
 @pytest.fixture(params=FAMILIES)
 def loaded(request, comfy_models):
     """BLIP and a Stable Audio model of each family (Open 1.0 and Stable Audio 3): the tests run on both."""
-    (blip,) = _run("AmbientBlipLoader", model=comfy_models["blip_name"], dtype="auto")
+    (blip,) = run_node("AmbientBlipLoader", model=comfy_models["blip_name"], dtype="auto")
     name = comfy_models["stable_audio_name" if request.param == "open" else "stable_audio3_name"]
-    (sa,) = _run("AmbientStableAudioLoader", model=name, dtype="auto")
+    (sa,) = run_node("AmbientStableAudioLoader", model=name, dtype="auto")
     return blip, sa
 
 
@@ -33,7 +28,7 @@ def _sample(sa, prompt="waves breaking, distant gulls", **kw):
     args = dict(model=sa, prompt=prompt, negative_prompt="music, speech", seconds=1.5, steps=4, cfg=7.0, seed=42,
                 variations=1)
     args.update(kw)
-    return _run("AmbientStableAudioSampler", **args)[0]
+    return run_node("AmbientStableAudioSampler", **args)[0]
 
 
 def test_loaders_list_the_user_folders(comfy_models):
@@ -52,15 +47,15 @@ def test_loader_validation_says_where_to_put_the_model(comfy_models):
 
 def test_full_chain_image_to_wav(loaded, output_dir):
     blip, sa = loaded
-    (captions,) = _run("AmbientBlipCaption", image=_images(), blip_model=blip, prefix="", max_tokens=12, beams=1)
+    (captions,) = run_node("AmbientBlipCaption", image=_images(), blip_model=blip, prefix="", max_tokens=12, beams=1)
     assert isinstance(captions, list) and len(captions) == 1 and isinstance(captions[0], str)
-    prompt, negative = _run("AmbientPromptBuilder", caption=captions[0], preset="natural field recording", extra="")
+    prompt, negative = run_node("AmbientPromptBuilder", caption=captions[0], preset="natural field recording", extra="")
     assert prompt and negative
     audio = _sample(sa, prompt, negative_prompt=negative)
     assert audio["sample_rate"] == 44100
     assert audio["waveform"].shape == (1, 2, int(1.5 * 44100))
     assert audio["waveform"].dtype == torch.float32 and audio["waveform"].device.type == "cpu"
-    ui = _run("AmbientSaveWav", audio=audio, filename_prefix="ambient/soundscape", bit_depth="16")
+    ui = run_node("AmbientSaveWav", audio=audio, filename_prefix="ambient/soundscape", bit_depth="16")
     (entry,) = ui["ui"]["audio"]
     assert entry == {"filename": "soundscape_00001_.wav", "subfolder": "ambient", "type": "output"}
     info = sf.info(os.path.join(output_dir, "ambient", entry["filename"]))
@@ -69,14 +64,14 @@ def test_full_chain_image_to_wav(loaded, output_dir):
 
 def test_batch_of_images_gives_a_caption_each_and_a_wav_each(loaded, output_dir):
     blip, sa = loaded
-    (captions,) = _run("AmbientBlipCaption", image=_images(3), blip_model=blip, prefix="a photography of",
+    (captions,) = run_node("AmbientBlipCaption", image=_images(3), blip_model=blip, prefix="a photography of",
                        max_tokens=8, beams=2)
     assert len(captions) == 3 and all(c.startswith("a photography of") for c in captions)
     files = []
     for caption in captions:  # ComfyUI maps the downstream nodes over the caption list
-        prompt, negative = _run("AmbientPromptBuilder", caption=caption, preset="calm meditation bed", extra="")
+        prompt, negative = run_node("AmbientPromptBuilder", caption=caption, preset="calm meditation bed", extra="")
         audio = _sample(sa, prompt, negative_prompt=negative, seconds=0.5)
-        files += _run("AmbientSaveWav", audio=audio, filename_prefix="batch/clip", bit_depth="24")["ui"]["audio"]
+        files += run_node("AmbientSaveWav", audio=audio, filename_prefix="batch/clip", bit_depth="24")["ui"]["audio"]
     assert [f["filename"] for f in files] == ["clip_00001_.wav", "clip_00002_.wav", "clip_00003_.wav"]
     assert sorted(os.listdir(output_dir / "batch")) == [f["filename"] for f in files]
 
@@ -118,7 +113,7 @@ def test_cancel_during_caption(loaded, interrupt_after):
     blip, _ = loaded
     ticks = interrupt_after(2)
     with pytest.raises(mm.InterruptProcessingException):
-        _run("AmbientBlipCaption", image=_images(4), blip_model=blip, prefix="", max_tokens=20, beams=1)
+        run_node("AmbientBlipCaption", image=_images(4), blip_model=blip, prefix="", max_tokens=20, beams=1)
     assert len(ticks) == 2
 
 
@@ -160,7 +155,7 @@ def test_long_prompt_is_shortened_on_a_word_boundary(loaded, caplog):
 
 def test_save_wav_accepts_core_audio_mono_any_rate(output_dir):
     audio = {"waveform": torch.zeros(1, 1, 16000), "sample_rate": 16000}  # what core Load Audio gives for a mono file
-    ui = _run("AmbientSaveWav", audio=audio, filename_prefix="core", bit_depth="32-float")
+    ui = run_node("AmbientSaveWav", audio=audio, filename_prefix="core", bit_depth="32-float")
     info = sf.info(os.path.join(output_dir, ui["ui"]["audio"][0]["filename"]))
     assert (info.channels, info.samplerate, info.subtype) == (1, 16000, "FLOAT")
 
@@ -168,7 +163,7 @@ def test_save_wav_accepts_core_audio_mono_any_rate(output_dir):
 def test_caption_rejects_an_empty_batch(loaded):
     blip, _ = loaded
     with pytest.raises(ValueError, match=r'^Caption Image \(BLIP\): "image" is an empty batch'):
-        _run("AmbientBlipCaption", image=torch.zeros(0, 8, 8, 3), blip_model=blip, prefix="", max_tokens=5, beams=1)
+        run_node("AmbientBlipCaption", image=torch.zeros(0, 8, 8, 3), blip_model=blip, prefix="", max_tokens=5, beams=1)
 
 
 @pytest.mark.parametrize("image", [torch.rand(1, 1, 1, 3), torch.rand(1, 40, 30, 4), torch.rand(1, 30, 40, 1),
@@ -176,5 +171,5 @@ def test_caption_rejects_an_empty_batch(loaded):
                                    torch.rand(1, 16, 16, 3).half()])
 def test_caption_copes_with_odd_images(loaded, image):
     blip, _ = loaded
-    (captions,) = _run("AmbientBlipCaption", image=image, blip_model=blip, prefix="", max_tokens=5, beams=1)
+    (captions,) = run_node("AmbientBlipCaption", image=image, blip_model=blip, prefix="", max_tokens=5, beams=1)
     assert len(captions) == 1 and isinstance(captions[0], str)

@@ -26,29 +26,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, pack, pack_module
+from conftest import ROOT, pack_module, run_node
 
 SOURCES = sorted((ROOT / "nodes").rglob("*.py")) + [ROOT / "__init__.py"]
-N = pack.NODE_CLASS_MAPPINGS
 WEIGHTLESS = ("Processor", "Tokenizer", "TokenizerFast", "FeatureExtractor", "ImageProcessor")
-
-
-def run(node_id, **inputs):
-    cls = N[node_id]
-    return getattr(cls(), cls.FUNCTION)(**inputs)
 
 
 def whole_chain(blip_name: str, sa_name: str) -> dict:
     """Image -> caption -> prompt -> audio -> WAV, through the node classes, loading both models from disk."""
-    (blip,) = run("AmbientBlipLoader", model=blip_name, dtype="auto")
-    (sa,) = run("AmbientStableAudioLoader", model=sa_name, dtype="auto")
+    (blip,) = run_node("AmbientBlipLoader", model=blip_name, dtype="auto")
+    (sa,) = run_node("AmbientStableAudioLoader", model=sa_name, dtype="auto")
     image = torch.rand(1, 24, 32, 3, generator=torch.Generator().manual_seed(0))
-    (captions,) = run("AmbientBlipCaption", image=image, blip_model=blip, prefix="a photography of", max_tokens=6,
+    (captions,) = run_node("AmbientBlipCaption", image=image, blip_model=blip, prefix="a photography of", max_tokens=6,
                       beams=2)
-    prompt, negative = run("AmbientPromptBuilder", caption=captions[0], preset="natural field recording", extra="")
-    (audio,) = run("AmbientStableAudioSampler", model=sa, prompt=prompt, negative_prompt=negative, seconds=0.5,
+    prompt, negative = run_node("AmbientPromptBuilder", caption=captions[0], preset="natural field recording", extra="")
+    (audio,) = run_node("AmbientStableAudioSampler", model=sa, prompt=prompt, negative_prompt=negative, seconds=0.5,
                    steps=2, cfg=7.0, seed=1, variations=1)
-    return run("AmbientSaveWav", audio=audio, filename_prefix="offline/chain", bit_depth="16")
+    return run_node("AmbientSaveWav", audio=audio, filename_prefix="offline/chain", bit_depth="16")
 
 
 # ------------------------------------------------------------------------------ guards shared with the child run
@@ -179,7 +173,6 @@ import folder_paths
 folder_paths.set_base({base!r})
 folder_paths.output_directory = {output!r}
 import torch
-N = pack.NODE_CLASS_MAPPINGS
 exec(compile({chain!r}, "chain", "exec"))
 ui = whole_chain({blip_name!r}, {sa_name!r})
 print("RESULT " + json.dumps({{"attempts": ATTEMPTS, "calls": CALLS, "ui": ui["ui"]}}))
@@ -197,7 +190,7 @@ def test_no_hub_call_even_without_the_offline_switches(comfy_models, tmp_path):
            if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "DIFFUSERS_OFFLINE")}
     env.update(HF_HOME=str(hf_home), HF_HUB_CACHE=str(hf_home / "hub"), XDG_CACHE_HOME=str(tmp_path / "xdg"),
                HF_HUB_DISABLE_TELEMETRY="0", TOKENIZERS_PARALLELISM="false")
-    chain = inspect.getsource(run) + "\n\n" + inspect.getsource(whole_chain)
+    chain = inspect.getsource(run_node) + "\n\n" + inspect.getsource(whole_chain)
     script = CHILD.format(guard=GUARD, stub=str(ROOT / "tests" / "comfy_stub"), chain=chain,
                           init=str(ROOT / "__init__.py"), root=str(ROOT), base=str(comfy_models["base"]),
                           output=str(tmp_path / "output"), blip_name=comfy_models["blip_name"],

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import pack, pack_module
+from conftest import pack, pack_module, run_node
 
 N = pack.NODE_CLASS_MAPPINGS
 models = pack_module("models.loading")
@@ -31,11 +31,6 @@ NODE = "Rank Takes (CLAP)"
 RUN_DEVICE = "cpu:0"  # stands in for the GPU: a distinct device name, so the moves happen and are logged
 PROMPT = "gentle waves on a beach at night, distant gulls, field recording"
 CAPTION = "a beach at night with the sea"
-
-
-def run(node_id, **inputs):
-    cls = N[node_id]
-    return getattr(cls(), cls.FUNCTION)(**inputs)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +49,7 @@ def clap_root(comfy_models, tmp_path_factory):
 
 @pytest.fixture
 def handle(clap_root):
-    return run("AmbientClapLoader", model=NAME, dtype="fp32")[0]
+    return run_node("AmbientClapLoader", model=NAME, dtype="fp32")[0]
 
 
 @pytest.fixture
@@ -150,7 +145,7 @@ def test_loader_lists_checks_and_loads_the_clap_folder(clap_root, comfy_models, 
     loader = N["AmbientClapLoader"]
     assert loader.INPUT_TYPES()["required"]["model"][0] == sorted([NAME, FUSED])
     assert loader.VALIDATE_INPUTS(model=NAME) is True
-    (h,) = run("AmbientClapLoader", model=NAME, dtype="auto")
+    (h,) = run_node("AmbientClapLoader", model=NAME, dtype="auto")
     assert (h.kind, h.family, h.name, h.dtype) == ("clap", "ClapModel", NAME, "fp32")
     assert h.path == str(clap_root / NAME)
     model, processor = models.load(h)
@@ -166,7 +161,7 @@ def test_loader_lists_checks_and_loads_the_clap_folder(clap_root, comfy_models, 
     verdict = loader.VALIDATE_INPUTS(model="a-blip")
     assert verdict.startswith('Load CLAP Model: "model" folder') and 'holds a "blip" model, not CLAP' in verdict
     with pytest.raises(ValueError) as err:
-        run("AmbientClapLoader", model="a-blip", dtype="auto")
+        run_node("AmbientClapLoader", model="a-blip", dtype="auto")
     assert str(err.value) == verdict
     # and the BLIP loader does not list the CLAP folder
     assert NAME not in N["AmbientBlipLoader"].INPUT_TYPES()["required"]["model"][0]
@@ -187,7 +182,7 @@ def test_loader_bad_inputs_name_the_input_and_the_fix(clap_root, tmp_path, monke
              (dict(model=NAME, dtype="fp8"), ('"dtype"', "fp8", "Pick one"))]
     for inputs, says in cases:
         with pytest.raises(ValueError) as err:
-            run("AmbientClapLoader", **inputs)
+            run_node("AmbientClapLoader", **inputs)
         msg = str(err.value)
         assert msg.startswith("Load CLAP Model: ") and all(s in msg for s in says), msg
 
@@ -288,7 +283,7 @@ def test_ranking_is_deterministic_and_ties_keep_the_input_order(loaded):
 def test_fusion_models_are_deterministic_and_leave_numpy_random_alone(clap_root):
     """The "fusion" feature extractor marks one short clip as "longer" at random (numpy's global generator), which
     changes that clip's embedding in a fusion model: the pack overrides it and restores numpy's state."""
-    (h,) = run("AmbientClapLoader", model=FUSED, dtype="fp32")
+    (h,) = run_node("AmbientClapLoader", model=FUSED, dtype="fp32")
     model, processor = models.load(h)
     assert model.config.audio_config.enable_fusion and processor.feature_extractor.truncation == "fusion"
     takes = noise(3, seconds=2.0, seed=7)
@@ -333,7 +328,7 @@ def test_node_best_and_all_outputs(handle, loaded, plans):
     expected = clap.score_takes(model, processor, waveform, 44100, [PROMPT, CAPTION], weights=[0.75, 0.25])
     order = clap.rank_takes(expected)
 
-    best, table, best_score = run("AmbientRankTakes", audio=audio, clap_model=handle, prompt=PROMPT,
+    best, table, best_score = run_node("AmbientRankTakes", audio=audio, clap_model=handle, prompt=PROMPT,
                                   output="best", caption=CAPTION, caption_weight=0.25)
     assert best["waveform"].shape == (1, 2, waveform.shape[-1]) and best["sample_rate"] == 44100
     assert torch.equal(best["waveform"][0], waveform[order[0]])
@@ -349,7 +344,7 @@ def test_node_best_and_all_outputs(handle, loaded, plans):
         assert score == pytest.approx(float(expected[take - 1]), abs=1e-4)
         assert score == pytest.approx(0.75 * p + 0.25 * c, abs=2e-4)
 
-    every, table_all, score_all = run("AmbientRankTakes", audio=audio, clap_model=handle, prompt=PROMPT,
+    every, table_all, score_all = run_node("AmbientRankTakes", audio=audio, clap_model=handle, prompt=PROMPT,
                                       output="all (best first)", caption=CAPTION, caption_weight=0.25)
     assert torch.equal(every["waveform"], waveform[order]) and table_all == table and score_all == best_score
     assert every["ambient_meta"]["take_order"] == [i + 1 for i in order]
@@ -362,14 +357,14 @@ def test_node_best_and_all_outputs(handle, loaded, plans):
 def test_node_prompt_only_single_take_mono_and_optional_inputs_left_out(handle, loaded):
     model, processor = loaded
     one = noise(1, channels=1, seconds=1.0, rate=22050)
-    out, table, score = run("AmbientRankTakes", audio={"waveform": one, "sample_rate": 22050}, clap_model=handle,
+    out, table, score = run_node("AmbientRankTakes", audio={"waveform": one, "sample_rate": 22050}, clap_model=handle,
                             prompt=PROMPT, output="best")
     assert torch.equal(out["waveform"], one) and "ambient_loop" not in out
     assert out["ambient_meta"] == {"take": 1, "takes": 1, "clap_score": round(score, 4)}
     assert score == pytest.approx(float(clap.score_takes(model, processor, one, 22050, [PROMPT])[0]), abs=1e-6)
     assert "with the prompt" in table and len(_parse(table)) == 1
     # a caption with weight 0 changes nothing in the order; an empty caption is ignored
-    _, t2, s2 = run("AmbientRankTakes", audio={"waveform": one, "sample_rate": 22050}, clap_model=handle,
+    _, t2, s2 = run_node("AmbientRankTakes", audio={"waveform": one, "sample_rate": 22050}, clap_model=handle,
                     prompt=PROMPT, output="best", caption="  ", caption_weight=0.5)
     assert s2 == score and t2 == table
 
@@ -378,11 +373,11 @@ def test_node_progress_ticks_and_cancel_leaves_the_model_offloaded(handle, plans
     audio = {"waveform": noise(10, seconds=0.5), "sample_rate": 48000}
     ticks = interrupt_after(1)  # Cancel pressed at the first tick, after the first 8 windows
     with pytest.raises(mm.InterruptProcessingException):
-        run("AmbientRankTakes", audio=audio, clap_model=handle, prompt=PROMPT, output="best")
+        run_node("AmbientRankTakes", audio=audio, clap_model=handle, prompt=PROMPT, output="best")
     assert ticks == [(8, 10)]
     assert_offloaded(plans)
     interrupt_after(10**9)
-    assert run("AmbientRankTakes", audio=audio, clap_model=handle, prompt=PROMPT, output="best")[0] is not None
+    assert run_node("AmbientRankTakes", audio=audio, clap_model=handle, prompt=PROMPT, output="best")[0] is not None
     assert ticks == [(8, 10), (8, 10), (10, 10)]  # the next run: a tick per model call of up to 8 windows
 
 
@@ -413,9 +408,9 @@ def test_node_bad_inputs_say_what_to_do_and_leave_nothing_behind(inputs, says, h
                 output="best")
     args = dict(good, **inputs)
     if args["clap_model"] == "BLIP":
-        args["clap_model"] = run("AmbientBlipLoader", model=comfy_models["blip_name"], dtype="auto")[0]
+        args["clap_model"] = run_node("AmbientBlipLoader", model=comfy_models["blip_name"], dtype="auto")[0]
     with pytest.raises(ValueError) as err:
-        run("AmbientRankTakes", **args)
+        run_node("AmbientRankTakes", **args)
     msg = str(err.value)
     assert msg.startswith(f"{NODE}: ") and all(s in msg for s in says), msg
     assert_offloaded(plans)
@@ -423,4 +418,4 @@ def test_node_bad_inputs_say_what_to_do_and_leave_nothing_behind(inputs, says, h
     named = {k: v for k, v in inputs.items() if k in ("output", "caption_weight")}
     if named:
         assert N["AmbientRankTakes"].VALIDATE_INPUTS(**named) == msg
-    assert run("AmbientRankTakes", **good)[0]["waveform"].shape[0] == 1  # the next good run works
+    assert run_node("AmbientRankTakes", **good)[0]["waveform"].shape[0] == 1  # the next good run works

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import HAS_SA3, pack, pack_module
+from conftest import HAS_SA3, pack_module, run_node
 
 models = pack_module("models.loading")
 soundscape = pack_module("generate.soundscape")
@@ -16,7 +16,6 @@ demo = pack_module("tools.demo_models")
 sa3 = pack_module("generate.sa3")
 
 pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no StableAudio3Pipeline (0.42+)")
-N = pack.NODE_CLASS_MAPPINGS
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +177,11 @@ def test_fp16_keeps_the_gemma_text_encoder_in_bf16(root):
 
 
 def test_sampler_node_on_sa3_uses_the_model_defaults(comfy_models):
-    (handle,) = N["AmbientStableAudioLoader"]().execute(model=comfy_models["stable_audio3_name"], dtype="auto")
-    node = N["AmbientStableAudioSampler"]()
-    (audio,) = node.execute(handle, "waves on a beach", "music", 12.5, 0, 0.0, 3, 2)
+    (handle,) = run_node("AmbientStableAudioLoader", model=comfy_models["stable_audio3_name"], dtype="auto")
+    args = dict(model=handle, prompt="waves on a beach", negative_prompt="music", seconds=12.5, seed=3, variations=2)
+    (audio,) = run_node("AmbientStableAudioSampler", **args, steps=0, cfg=0.0)
     assert audio["sample_rate"] == 44100 and audio["waveform"].shape == (2, 2, int(12.5 * 44100))
     meta = audio["ambient_meta"]
     assert (meta["steps"], meta["cfg"]) == (8, 1.0)
-    again = node.execute(handle, "waves on a beach", "music", 12.5, 8, 1.0, 3, 2)[0]
+    again = run_node("AmbientStableAudioSampler", **args, steps=8, cfg=1.0)[0]
     assert torch.equal(again["waveform"], audio["waveform"])  # 0/0 is exactly the model's 8 steps, no guidance

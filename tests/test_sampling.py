@@ -3,7 +3,7 @@ modes (what is on the run device at each stage), and out-of-memory handling."""
 import pytest
 import torch
 
-from conftest import pack, pack_module
+from conftest import pack_module, run_node
 
 models = pack_module("models.loading")
 soundscape = pack_module("generate.soundscape")
@@ -105,12 +105,12 @@ def test_out_of_memory_becomes_a_clear_message_and_releases_the_model(sa):
 
 
 def test_sampler_node_memory_input_and_unknown_mode(sa, comfy_models):
-    node = pack.NODE_CLASS_MAPPINGS["AmbientStableAudioSampler"]()
     handle, _ = sa
-    (audio,) = node.execute(handle, "rain", "music", 1.0, 2, 7.0, 0, 1, memory="low-vram", compile=True)
+    args = dict(model=handle, prompt="rain", negative_prompt="music", seconds=1.0, steps=2, cfg=7.0, seed=0, variations=1)
+    (audio,) = run_node("AmbientStableAudioSampler", **args, memory="low-vram", compile=True)
     assert audio["waveform"].shape == (1, 2, 44100)  # compile is ignored without CUDA
     with pytest.raises(ValueError, match='"memory" is \'turbo\''):
-        node.execute(handle, "rain", "music", 1.0, 2, 7.0, 0, 1, memory="turbo", compile=False)
+        run_node("AmbientStableAudioSampler", **args, memory="turbo", compile=False)
 
 
 def test_split_guidance_gives_the_same_audio(sa):

@@ -17,7 +17,7 @@ import re
 import pytest
 import torch
 
-from conftest import HAS_SA3, pack, pack_module
+from conftest import HAS_SA3, pack_module, run_node
 
 pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no StableAudio3Pipeline (0.42+)")
 
@@ -26,7 +26,6 @@ models = pack_module("models.loading")
 mix = pack_module("audio.mix")
 resampler = pack_module("audio.resample")
 soundscape = pack_module("generate.soundscape")
-N = pack.NODE_CLASS_MAPPINGS
 mm = pytest.importorskip("comfy.model_management")
 
 SR = 44100
@@ -144,7 +143,7 @@ def _node(model, **kwargs):
     args = dict(model=model, audio={"waveform": _source(), "sample_rate": SR}, prompt=PROMPT, strength=0.6, steps=0,
                 seed=5, variations=1)
     args.update(kwargs)
-    return N["AmbientVaryAudio"]().execute(**args)[0]
+    return run_node("AmbientVaryAudio", **args)[0]
 
 
 def test_node_output_metadata_and_progress(comfy_models, interrupt_after):

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import pack, pack_module
+from conftest import pack, pack_module, run_node
 
 wav = pack_module("audio.wav")
 contract = pack_module("audio.contract")
@@ -287,7 +287,8 @@ def test_an_encoding_error_with_metadata_writes_nothing(tmp_path, monkeypatch):
 def _run_node(tmp_path, monkeypatch, audio_extra=None, **kwargs):
     monkeypatch.setattr(comfy_glue, "output_directory", lambda: str(tmp_path))
     audio = {"waveform": _clip(batch=2, frames=2000), "sample_rate": 44100, **(audio_extra or {})}
-    result = SAVE_WAV().execute(audio, "ambient/take", "16", "auto", **kwargs)
+    result = run_node("AmbientSaveWav", audio=audio, filename_prefix="ambient/take", bit_depth="16", loop_points="auto",
+                      **kwargs)
     return [tmp_path / f["subfolder"] / f["filename"] for f in result["ui"]["audio"]]
 
 
