@@ -461,10 +461,6 @@ LEAD_CUSTOM_PIPELINE = ("needs lead (nodes/models.py): model_index.json with _cl
                         "STABLE_AUDIO_FAMILIES` raise TypeError: unhashable type 'list'; _stable_audio_class should "
                         "return only str class names, and resolve_model_folder refuse a list with the remote-code "
                         "message")
-LEAD_CUSTOM_LUFS = ("needs lead (nodes/comfy_craft.py AmbientLoudness.execute): with target custom, a bad "
-                    "custom_lufs is reported as \"target_lufs\" (the plain function's name), which is not an input "
-                    "of the node; check it there first: 'Normalize Loudness: \"custom_lufs\" is nan but must be a "
-                    "number from -70 to 0 LUFS. Pick a preset or a custom value in that range.'")
 LEAD_CUSTOM_COMPONENT = ("needs lead (nodes/models.py resolve_model_folder): a component entry whose library is "
                          "not diffusers/transformers/stable_audio (['my_transformer', 'MyTransformer'], code in the "
                          "folder) is only stopped by diffusers and reported as 'could not load ... download it "
@@ -567,7 +563,7 @@ CASES: list[Case] = [
       '"fade_in_seconds"', "is -1.0", "0 or more", "Set it to"),
     E("loudness-custom-target-nan", "AmbientLoudness",
       lambda c: dict(good_inputs(c, "AmbientLoudness"), target="custom", custom_lufs=math.nan), ValueError,
-      '"custom_lufs"', "is nan", "-70 to 0 LUFS", "Pick a preset", lead=LEAD_CUSTOM_LUFS),
+      '"custom_lufs"', "is nan", "-70 to 0 LUFS", "Pick a preset"),
     E("mix-pan-out-of-range", "AmbientMix", lambda c: dict(good_inputs(c, "AmbientMix"), pan_2=3.0), ValueError,
       '"pan_2"', "is 3.0", "-1 (left) to 1 (right)", "Set it in that range"),
     # ------------------------------------------------------------------------------------------------ audio

@@ -1,4 +1,5 @@
-"""ComfyUI nodes for sound craft: loops, fades, loudness, long soundscapes, layering, pictures of audio.
+"""The sound-craft nodes: Make Seamless Loop, Fade In / Out, Normalize Loudness, Mix Audio Layers, Audio
+Spectrogram.
 
 Each node works on ComfyUI's native AUDIO (``{"waveform": float32 [B, C, T], "sample_rate": int}``), so it also
 takes audio from core Load Audio or any other pack. Stdlib-only at import, like the rest of the node layer.
@@ -8,18 +9,13 @@ from __future__ import annotations
 import logging
 
 from ..audio.contract import LOOP_KEY, META_KEY, check_audio, make_audio
-from ..checks import SEED_MAX
-from ..generate.extend import METHODS as EXTEND_METHODS
-from ..models import loading as models
-from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES
-from . import glue as comfy_glue
+from ..checks import is_number
+from .inputs import AUDIO_OUT, CATEGORY, audio_input, seed_input, stable_audio_model_input
+from .session import stable_audio_run
 
 log = logging.getLogger(__name__)
 
-CATEGORY = "audio/ambient"
-AUDIO_IN = "Audio from any node that outputs AUDIO (Stable Audio Sampler, Load Audio, ...), mono or stereo, any rate."
-AUDIO_OUT = ("The processed audio (same rate), as AUDIO for Save WAV or any core audio node.",)
-
+SPECTROGRAM = "Audio Spectrogram"  # its display name (the DSP in audio/spectrogram.py names no node)
 
 LOOP_METHODS = ("auto", "crossfade", "inpaint")
 
@@ -39,7 +35,7 @@ class AmbientSeamlessLoop:
     def INPUT_TYPES(cls):
         # new inputs go last, in "optional": saved workflows map their widget values by position
         return {"required": {
-            "audio": ("AUDIO", {"tooltip": AUDIO_IN}),
+            "audio": audio_input(),
             "overlap_seconds": ("FLOAT", {"default": 2.0, "min": 0.01, "max": 30.0, "step": 0.01,
                                           "tooltip": "crossfade: length of the cross-fade, in seconds (at most half "
                                                      "the clip). 1-3 s suits ambience; longer hides more, shortens "
@@ -55,17 +51,12 @@ class AmbientSeamlessLoop:
                        "is the source's own continuous middle, and the model regenerates joint_seconds around the "
                        "old end-to-start seam while hearing the audio around it (up to 60 s); same length out, one "
                        "sampling run per clip."}),
-            "model": ("STABLE_AUDIO_MODEL", {"tooltip": "Optional: a Stable Audio 3 model from Load Stable Audio "
-                                                        "Model, for inpaint (Stable Audio Open cannot inpaint: auto "
-                                                        "then cross-fades)."}),
+            "model": stable_audio_model_input("Optional: a Stable Audio 3 model from Load Stable Audio Model, for "
+                                              "inpaint (Stable Audio Open cannot inpaint: auto then cross-fades)."),
             "prompt": ("STRING", {"forceInput": True, "tooltip": "inpaint: what the regenerated joint should sound "
                                                                  "like; connect the prompt the clip was made with "
                                                                  "(e.g. Build Ambient Prompt's prompt)."}),
-            # ComfyUI's frontend gives every "seed" input a control_after_generate widget; say it, so saved
-            # workflows and the API agree on the widget values (seed, then its control)
-            "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
-                             "tooltip": "inpaint: same seed + same inputs = same joint; change it for another take. "
-                                        "Clip b of a batch uses seed + b."}),
+            "seed": seed_input("inpaint only. Clip b of a batch uses seed + b."),
             "joint_seconds": ("FLOAT", {"default": 4.0, "min": 0.5, "max": 30.0, "step": 0.1,
                                         "tooltip": "inpaint: length of the regenerated joint around the old seam, "
                                                    "in seconds (rounded up to the model's 93 ms frames), plus a "
@@ -78,14 +69,14 @@ class AmbientSeamlessLoop:
         from ..audio.loop import NODE, make_seamless_loop
 
         waveform, rate = check_audio(audio, NODE)
-        if _loop_method(method, model, prompt) == "inpaint":
-            return (_inpaint_loop(audio, waveform, rate, model, prompt, seed, joint_seconds),)
+        if loop_method(method, model, prompt) == "inpaint":
+            return (inpainted_loop_audio(audio, waveform, rate, model, prompt, seed, joint_seconds),)
         looped, info = make_seamless_loop(waveform, rate, overlap_seconds, search_seconds)
         log.info("%s: %s", NODE, info)
         return (make_audio(looped, rate, loop=True, meta=audio.get(META_KEY)),)
 
 
-def _loop_method(method, model, prompt) -> str:
+def loop_method(method, model, prompt) -> str:
     """Which method Make Seamless Loop runs ("crossfade" or "inpaint"), or a ValueError saying what is missing."""
     from ..generate.inpaint_loop import INPAINT_FIX, NODE
     from ..generate.vary import SA3_FAMILY, require_sa3_handle
@@ -106,16 +97,15 @@ def _loop_method(method, model, prompt) -> str:
     return "inpaint"
 
 
-def _inpaint_loop(audio, waveform, rate, model, prompt, seed, joint_seconds):
+def inpainted_loop_audio(audio, waveform, rate, model, prompt, seed, joint_seconds) -> dict:
+    """Make Seamless Loop's inpaint method: the loop as AUDIO at the model's rate, its generation summary
+    extended with how the joint was made."""
     from ..generate.inpaint_loop import NODE, inpaint_loop
-    from ..generate.soundscape import resolve_defaults
 
-    plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-    with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
-        steps = resolve_defaults(pipe, 0, 0.0)[0]
-        looped, info = inpaint_loop(pipe, waveform, rate, prompt, joint_seconds=joint_seconds, seed=seed,
-                                    on_step=comfy_glue.progress(steps * waveform.shape[0]), stage=stage,
-                                    decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
+    advice = 'Lower "joint_seconds" or connect a shorter "audio"'
+    with stable_audio_run(NODE, model, advice, clips=waveform.shape[0]) as run:
+        looped, info = inpaint_loop(run.pipe, waveform, rate, prompt, joint_seconds=joint_seconds, seed=seed,
+                                    **run.options)
     log.info("%s: %s", NODE, info)
     meta = {**(audio.get(META_KEY) or {}), "loop_method": "inpaint", "loop_prompt": prompt, "loop_seed": seed,
             "loop_model": model.name}
@@ -135,7 +125,7 @@ class AmbientFade:
         from ..audio.fades import CURVES
 
         return {"required": {
-            "audio": ("AUDIO", {"tooltip": AUDIO_IN}),
+            "audio": audio_input(),
             "fade_in_seconds": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 600.0, "step": 0.1,
                                           "tooltip": "Fade-in length in seconds (0 = none)."}),
             "fade_out_seconds": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 600.0, "step": 0.1,
@@ -170,7 +160,7 @@ class AmbientLoudness:
 
         names = list(PRESETS)
         return {"required": {
-            "audio": ("AUDIO", {"tooltip": AUDIO_IN + " At least 0.4 s long."}),
+            "audio": audio_input("At least 0.4 s long."),
             "target": (names, {"default": names[0], "tooltip": "-23 LUFS: broadcast (EBU R128) and calm beds; "
                                "-16: podcasts and mobile apps; -14: streaming platforms; custom: custom_lufs."}),
             "custom_lufs": ("FLOAT", {"default": -23.0, "min": -70.0, "max": 0.0, "step": 0.5,
@@ -181,86 +171,49 @@ class AmbientLoudness:
         }}
 
     def execute(self, audio, target, custom_lufs, ceiling_dbtp):
-        from ..audio.loudness import NODE, PRESETS, normalize_loudness
+        from ..audio.loudness import NODE, normalize_loudness
 
-        if target not in PRESETS:
-            raise ValueError(f'{NODE}: "target" is {target!r} but must be one of {", ".join(PRESETS)}. Pick one.')
+        check_target(NODE, target)
         waveform, rate = check_audio(audio, NODE)
-        if PRESETS[target] is None and not (isinstance(custom_lufs, (int, float)) and -70 <= custom_lufs <= 0):
-            raise ValueError(f'{NODE}: "custom_lufs" is {custom_lufs} but must be from -70 to 0 LUFS. '
-                             "Set e.g. -23, or pick a preset target.")
-        lufs = PRESETS[target] if PRESETS[target] is not None else custom_lufs
-        out, info = normalize_loudness(waveform, rate, lufs, ceiling_dbtp)
+        out, info = normalize_loudness(waveform, rate, target_lufs(NODE, target, custom_lufs), ceiling_dbtp)
         log.info("%s: %s", NODE, info)
         return (make_audio(out, rate, loop=bool(audio.get(LOOP_KEY)), meta=audio.get(META_KEY)),)
 
 
-class AmbientExtend:
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("Make a soundscape of any length (minutes to an hour) with a Stable Audio model, one progress bar "
-                   "for all segments. Stable Audio 3 continues each segment from the last seconds of the one before "
-                   "(inpainting), so the texture carries on; Stable Audio Open joins independent segments with "
-                   "equal-power cross-fades.")
-    RETURN_TYPES = ("AUDIO",)
-    RETURN_NAMES = ("audio",)
-    OUTPUT_TOOLTIPS = ("The whole soundscape as one clip (21 MB of memory per stereo minute).",)
-    FUNCTION = "execute"
+def check_target(node: str, target) -> None:
+    """A ``ValueError`` naming ``node`` when ``target`` is not one of Normalize Loudness' presets."""
+    from ..audio.loudness import PRESETS
 
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("STABLE_AUDIO_MODEL", {"tooltip": "From Load Stable Audio Model."}),
-            "prompt": ("STRING", {"default": "steady rain on a roof, distant thunder, soft wind, high quality field "
-                                  "recording", "multiline": True,
-                                  "tooltip": "What to hear, for every segment. Connect Build Ambient Prompt's "
-                                             "prompt, or type one."}),
-            "negative_prompt": ("STRING", {"default": "music, melody, vocals, speech, distortion, low quality",
-                                           "multiline": True, "tooltip": "What to avoid (used when cfg > 1)."}),
-            "minutes": ("FLOAT", {"default": 5.0, "min": 0.1, "max": 60.0, "step": 0.1,
-                                  "tooltip": "Total length in minutes (up to 60). Time grows with length: about "
-                                             "one segment's sampling per segment."}),
-            "segment_seconds": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 380.0, "step": 0.5,
-                                          "tooltip": "Length of each generated segment; 0 = the model's maximum "
-                                                     "(Stable Audio Open 47.55 s, Stable Audio 3 Medium 380 s), the "
-                                                     "fewest joints."}),
-            "overlap_seconds": ("FLOAT", {"default": 3.0, "min": 0.1, "max": 60.0, "step": 0.1,
-                                          "tooltip": "Cross-fade at each joint, in seconds (at most half a segment). "
-                                                     "continue: the fade from the previous segment's tail into the "
-                                                     "model's continuation of it (at most 10 s)."}),
-            "steps": ("INT", {"default": 0, "min": 0, "max": 1000,
-                              "tooltip": "Sampling steps per segment; 0 = the model's own (Stable Audio Open 100, "
-                                         "Stable Audio 3 8)."}),
-            "cfg": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 25.0, "step": 0.1,
-                              "tooltip": "Prompt guidance; 0 = the model's own (Stable Audio Open 7, distilled "
-                                         "Stable Audio 3 1 = off); 1 or less turns it off."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True,
-                             "tooltip": "Segment k uses seed + k: the same seed gives the same soundscape."}),
-            "tail_conditioning": ("BOOLEAN", {"default": False, "tooltip": "Start each segment from the previous "
-                                              "segment's tail (diffusers' initial audio). With Stable Audio Open "
-                                              "the effect is subtle: the sampler adds full-strength noise on top. "
-                                              "Crossfade method only."}),
-        }, "optional": {
-            "method": (list(EXTEND_METHODS), {"default": "auto", "tooltip": "How segments join. auto: continue "
-                                              "with Stable Audio 3, crossfade with Stable Audio Open. continue "
-                                              "(Stable Audio 3): each segment is inpainted after the last 10 s of "
-                                              "the one before, which the model hears, so the sound carries on. "
-                                              "crossfade: independent segments, equal-power cross-fades."}),
-        }}
+    if target not in PRESETS:
+        raise ValueError(f'{node}: "target" is {target!r} but must be one of {", ".join(PRESETS)}. Pick one.')
 
-    def execute(self, model, prompt, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg, seed,
-                tail_conditioning, method="auto"):
-        from ..generate.extend import extend_soundscape
-        from ..generate.soundscape import resolve_defaults
 
-        plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-        with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
-            steps, cfg = resolve_defaults(pipe, steps, cfg)
-            waveform, rate = extend_soundscape(pipe, prompt, negative_prompt=negative_prompt, minutes=minutes,
-                                               segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
-                                               steps=steps, cfg=cfg, seed=seed, tail_conditioning=tail_conditioning,
-                                               on_step=comfy_glue.progress(steps), stage=stage, method=method,
-                                               decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
-        return (make_audio(waveform, rate),)
+def target_lufs(node: str, target: str, custom_lufs) -> float:
+    """The loudness to reach: the preset's, or ``custom_lufs`` when ``target`` is custom; a ``ValueError`` naming
+    ``node`` and "custom_lufs" (the node's input, not the plain function's ``target_lufs``) when it is not a
+    number from -70 to 0."""
+    from ..audio.loudness import PRESETS
+
+    if PRESETS[target] is not None:
+        return PRESETS[target]
+    if not is_number(custom_lufs) or not -70 <= custom_lufs <= 0:
+        raise ValueError(f'{node}: "custom_lufs" is {custom_lufs} but must be a number from -70 to 0 LUFS. '
+                         "Pick a preset or a custom value in that range.")
+    return float(custom_lufs)
+
+
+def mix_layers_of(node: str, inputs: dict) -> list[dict]:
+    """Mix Audio Layers' connected layers (``audio_k``, ``gain_db_k``, ``pan_k``) as :func:`mix_layers` takes them,
+    each AUDIO checked (a message names ``node``)."""
+    layers = []
+    for k in (1, 2, 3, 4):
+        audio = inputs.get(f"audio_{k}")
+        if audio is None:
+            continue
+        waveform, rate = check_audio(audio, node)
+        layers.append({"waveform": waveform, "sample_rate": rate, "gain_db": inputs.get(f"gain_db_{k}", 0.0),
+                       "pan": inputs.get(f"pan_{k}", 0.0)})
+    return layers
 
 
 def _mix_inputs():
@@ -302,15 +255,7 @@ class AmbientMix:
     def execute(self, fit, length, **inputs):
         from ..audio.mix import NODE, mix_layers
 
-        layers = []
-        for k in (1, 2, 3, 4):
-            audio = inputs.get(f"audio_{k}")
-            if audio is None:
-                continue
-            waveform, rate = check_audio(audio, NODE)
-            layers.append({"waveform": waveform, "sample_rate": rate, "gain_db": inputs.get(f"gain_db_{k}", 0.0),
-                           "pan": inputs.get(f"pan_{k}", 0.0)})
-        waveform, rate, info = mix_layers(layers, length=length, fit=fit)
+        waveform, rate, info = mix_layers(mix_layers_of(NODE, inputs), length=length, fit=fit)
         log.info("%s: %s", NODE, info)
         return (make_audio(waveform, rate),)
 
@@ -326,65 +271,25 @@ class AmbientSpectrogram:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "audio": ("AUDIO", {"tooltip": AUDIO_IN}),
+            "audio": audio_input(),
             "width": ("INT", {"default": 1024, "min": 128, "max": 4096, "step": 8, "tooltip": "Image width (px)."}),
             "height": ("INT", {"default": 512, "min": 128, "max": 4096, "step": 8,
                                "tooltip": "Image height (px): a fifth is the waveform, the rest the spectrogram."}),
         }}
 
     def execute(self, audio, width, height):
-        import numpy as np
-        import torch
-
-        from ..audio.spectrogram import render_spectrogram
-
-        waveform, rate = check_audio(audio, "Audio Spectrogram")
-        images = [np.asarray(render_spectrogram(clip, rate, width=width, height=height), dtype=np.float32) / 255.0
-                  for clip in waveform]
-        return (torch.from_numpy(np.stack(images)),)
+        waveform, rate = check_audio(audio, SPECTROGRAM)
+        return (spectrogram_images(waveform, rate, width, height),)
 
 
-class AmbientLayeredPromptBuilder:
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("From one caption, a background bed prompt and up to three distinct source prompts, to generate "
-                   "separately and mix with Mix Audio Layers.")
-    RETURN_TYPES = ("STRING", "STRING", "STRING", "STRING", "STRING")
-    RETURN_NAMES = ("bed", "source_1", "source_2", "source_3", "negative_prompt")
-    OUTPUT_TOOLTIPS = ("A steady background texture prompt (the bed).",
-                       "The first distinct source (e.g. gulls); a faint bed variant when the scene has none.",
-                       "The second distinct source; a faint bed variant when the scene has none.",
-                       "The third distinct source; a faint bed variant when the scene has none.",
-                       "The shared negative prompt.")
-    FUNCTION = "execute"
+def spectrogram_images(waveform, sample_rate: int, width: int, height: int):
+    """One picture per clip of ``waveform`` ``[B, C, T]``, as ComfyUI's IMAGE: float32 ``[B, height, width, 3]``
+    in 0..1."""
+    import numpy as np
+    import torch
 
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "caption": ("STRING", {"forceInput": True, "tooltip": "A description of the scene, e.g. from Caption "
-                                                                  "Image (BLIP)."}),
-            "preset": (PRESET_NAMES, {"default": DEFAULT_PRESET, "tooltip": "The character of the bed."}),
-            "extra": ("STRING", {"default": "", "multiline": True, "tooltip": "Optional sounds or words to add to the "
-                                 "bed, e.g. 'light rain'."}),
-            "sources": ("INT", {"default": 2, "min": 0, "max": 3, "tooltip": "How many distinct sources to propose "
-                                "(0-3); unused outputs repeat a faint bed variant."}),
-        }}
+    from ..audio.spectrogram import render_spectrogram
 
-    def execute(self, caption, preset, extra, sources):
-        from ..text.prompt import build_layered_prompts
-
-        layered = build_layered_prompts(caption, preset, extra, max_sources=sources)
-        faint = f"{layered.bed.split(',')[0]}, distant, faint, quiet background"
-        picked = list(layered.sources) + [faint] * (3 - len(layered.sources))
-        log.info("layered prompts: bed=%r sources=%r", layered.bed, layered.sources)
-        return (layered.bed, picked[0], picked[1], picked[2], layered.negative)
-
-
-NODE_CLASSES = {
-    "AmbientSeamlessLoop": (AmbientSeamlessLoop, "Make Seamless Loop"),
-    "AmbientFade": (AmbientFade, "Fade In / Out"),
-    "AmbientLoudness": (AmbientLoudness, "Normalize Loudness"),
-    "AmbientExtend": (AmbientExtend, "Extend Soundscape"),
-    "AmbientMix": (AmbientMix, "Mix Audio Layers"),
-    "AmbientSpectrogram": (AmbientSpectrogram, "Audio Spectrogram"),
-    "AmbientLayeredPromptBuilder": (AmbientLayeredPromptBuilder, "Build Layered Ambient Prompts"),
-}
+    images = [np.asarray(render_spectrogram(clip, sample_rate, width=width, height=height), dtype=np.float32) / 255.0
+              for clip in waveform]
+    return torch.from_numpy(np.stack(images))

@@ -58,13 +58,6 @@ def progress(total: int) -> Callable[[int, int], None]:
     return on_step
 
 
-def check_interrupt() -> None:
-    """Raise ComfyUI's InterruptProcessingException if the user pressed Cancel."""
-    import comfy.model_management as mm
-
-    mm.throw_exception_if_processing_interrupted()
-
-
 def device_plan(kind: str):
     """Where a model of ``kind`` ("blip", "clap" or "stable_audio") runs and rests, from ComfyUI's model
     management."""

@@ -1,60 +1,22 @@
-"""ComfyUI nodes for picking the best take: Load CLAP Model and Rank Takes (CLAP).
+"""Rank Takes (CLAP): pick the best of several takes.
 
 Make several variations with Stable Audio Sampler (its ``variations`` input), then let CLAP score each against the
-prompt (and the image caption) and keep the best, or all of them best first. Stdlib-only at import, like the rest
-of the node layer.
+prompt (and the image caption) and keep the best, or all of them best first. The work is
+:func:`generate.clap.rank_audio`; Load CLAP Model is in ``loaders.py``. Stdlib-only at import.
 """
 from __future__ import annotations
 
-import logging
-
-from ..audio.contract import LOOP_KEY, META_KEY
+from ..generate.clap import DEFAULT_CAPTION_WEIGHT, OUTPUT_MODES
 from ..models import loading as models
 from . import glue as comfy_glue
-from .core import CATEGORY, DTYPE_TOOLTIP, _ModelLoader
-
-log = logging.getLogger(__name__)
+from .inputs import CATEGORY, audio_input
 
 
-def _clap_roots() -> list[str]:
-    return comfy_glue.model_roots(comfy_glue.CLAP_FOLDER)
-
-
-class AmbientClapLoader(_ModelLoader):
-    """The shared loader behaviour, over ComfyUI/models/clap (the base class looks in blip/ or diffusers/)."""
-
-    KIND = models.CLAP
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("Load a CLAP audio-text model from ComfyUI/models/clap (local files only, safetensors), to score "
-                   "how well audio matches a text.")
-    RETURN_TYPES = ("CLAP_MODEL",)
-    RETURN_NAMES = ("clap_model",)
-    OUTPUT_TOOLTIPS = ("The loaded scorer; connect to Rank Takes (CLAP).",)
-    FUNCTION = "execute"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": (models.list_model_folders(models.CLAP, _clap_roots()), {
-                "tooltip": "A transformers CLAP folder in ComfyUI/models/clap, e.g. larger_clap_general (general "
-                           "sounds, ambience) or clap-htsat-unfused (smaller). See the README for the `hf download` "
-                           "command."}),
-            "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
-        }}
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, model):
-        try:
-            models.resolve_model_folder(cls.KIND, model, _clap_roots())
-        except ValueError as err:
-            return str(err)
-        return True
-
-    def execute(self, model, dtype):
-        plan = comfy_glue.device_plan(self.KIND)
-        handle = models.make_handle(self.KIND, model, _clap_roots(), dtype, plan)
-        models.load(handle, plan)
-        return (handle,)
+def require_clap_model(node: str, clap_model) -> None:
+    """A ``ValueError`` naming ``node`` when ``clap_model`` is not Load CLAP Model's output."""
+    if getattr(clap_model, "kind", None) != models.CLAP:
+        raise ValueError(f'{node}: "clap_model" is {type(clap_model).__name__}, not a CLAP model. Connect Load '
+                         "CLAP Model's output.")
 
 
 class AmbientRankTakes:
@@ -75,12 +37,10 @@ class AmbientRankTakes:
 
     @classmethod
     def INPUT_TYPES(cls):
-        from ..generate.clap import DEFAULT_CAPTION_WEIGHT, OUTPUT_MODES
-
         return {"required": {
-            "audio": ("AUDIO", {"tooltip": "The takes to compare: a batch of clips, e.g. Stable Audio Sampler with "
-                                           "variations above 1. A single clip is scored too. Any rate, mono or "
-                                           "stereo; takes longer than 10 s are scored on all of their length."}),
+            "audio": audio_input("The takes to compare: a batch of clips, e.g. Stable Audio Sampler with variations "
+                                 "above 1 (a single clip is scored too); takes longer than 10 s are scored on all of "
+                                 "their length."),
             "clap_model": ("CLAP_MODEL", {"tooltip": "From Load CLAP Model."}),
             "prompt": ("STRING", {"forceInput": True, "tooltip": "The text the takes should match: connect the same "
                                                                  "prompt the sampler got (Build Ambient Prompt's "
@@ -99,69 +59,21 @@ class AmbientRankTakes:
 
     @classmethod
     def VALIDATE_INPUTS(cls, output=None, caption_weight=None):
-        from ..generate.clap import check_caption_weight, check_output_mode
+        from ..generate.clap import NODE, check_caption_weight, check_output_mode
 
         try:
             if output is not None:
-                check_output_mode(output)
+                check_output_mode(output, NODE)
             if caption_weight is not None:
-                check_caption_weight(caption_weight)
+                check_caption_weight(caption_weight, NODE)
         except ValueError as err:
             return str(err)
         return True
 
     def execute(self, audio, clap_model, prompt, output, caption=None, caption_weight=None):
-        from ..audio.contract import check_audio, require_rate_and_finite
-        from ..generate.clap import (
-            DEFAULT_CAPTION_WEIGHT,
-            NODE,
-            check_output_mode,
-            rank_takes,
-            score_table,
-            silent_takes,
-            take_similarities,
-            texts_and_weights,
-            weighted_scores,
-        )
+        from ..generate.clap import NODE, prepare_ranking, rank_audio
 
-        check_output_mode(output)
-        weight = DEFAULT_CAPTION_WEIGHT if caption_weight is None else caption_weight
-        texts, weights, labels = texts_and_weights(prompt, caption, weight)
-        waveform, rate = check_audio(audio, NODE)
-        rate = require_rate_and_finite(waveform, rate, NODE, "CLAP cannot score them")
-        if getattr(clap_model, "kind", None) != models.CLAP:
-            raise ValueError(f'{NODE}: "clap_model" is {type(clap_model).__name__}, not a CLAP model. Connect Load '
-                             "CLAP Model's output.")
-        plan = comfy_glue.device_plan(models.CLAP)
-        with models.on_device(clap_model, plan) as (model, processor):
-            sims = take_similarities(model, processor, waveform, rate, texts,
-                                     on_step=comfy_glue.progress(waveform.shape[0]))
-        scores = weighted_scores(sims, weights)
-        order = rank_takes(scores)
-        table = score_table(order, scores, sims, labels, weights, silent_takes(waveform))
-        log.info("%s:\n%s", NODE, table)
-        return (_reordered(audio, waveform, rate, order, scores, best_only=output == "best"), table,
-                float(scores[order[0]]))
-
-
-def _reordered(audio: dict, waveform, rate: int, order: list[int], scores, best_only: bool) -> dict:
-    """The AUDIO output: the best take, or all takes best first. The loop marker (one flag for the whole batch)
-    stays; the generation summary (one dict for the batch: prompt, seed, ...) gains which take(s) these are, so a
-    saved file says which variation it was (``take``: 1 = the first clip of the input batch)."""
-    picked = order[:1] if best_only else order
-    out = {"waveform": waveform[picked], "sample_rate": rate}
-    if audio.get(LOOP_KEY):
-        out[LOOP_KEY] = True
-    meta = dict(audio.get(META_KEY) or {})
-    if best_only:
-        meta.update(take=picked[0] + 1, takes=len(order), clap_score=round(float(scores[picked[0]]), 4))
-    else:
-        meta.update(take_order=[i + 1 for i in picked], clap_scores=[round(float(scores[i]), 4) for i in picked])
-    out[META_KEY] = meta
-    return out
-
-
-NODE_CLASSES = {
-    "AmbientClapLoader": (AmbientClapLoader, "Load CLAP Model"),
-    "AmbientRankTakes": (AmbientRankTakes, "Rank Takes (CLAP)"),
-}
+        job = prepare_ranking(audio, prompt, output, caption, caption_weight, NODE)
+        require_clap_model(NODE, clap_model)
+        with models.on_device(clap_model, comfy_glue.device_plan(models.CLAP)) as (model, processor):
+            return rank_audio(model, processor, job, on_step=comfy_glue.progress(job.takes))

@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..audio.contract import LOOP_KEY, META_KEY, check_audio, require_rate_and_finite
 from ..audio.resample import resample_array
 
 if TYPE_CHECKING:
@@ -38,23 +40,23 @@ WINDOW_BATCH = 8      # windows per model call (bounds memory for long takes and
 
 
 # ------------------------------------------------------------------------------------------------ node inputs
-def check_output_mode(output) -> str:
+def check_output_mode(output, node: str = NODE) -> str:
     if output not in OUTPUT_MODES:
-        raise ValueError(f'{NODE}: "output" is {output!r} but must be one of {", ".join(repr(m) for m in OUTPUT_MODES)}. '
+        raise ValueError(f'{node}: "output" is {output!r} but must be one of {", ".join(repr(m) for m in OUTPUT_MODES)}. '
                          "Pick one from the list.")
     return output
 
 
-def check_caption_weight(caption_weight) -> float:
+def check_caption_weight(caption_weight, node: str = NODE) -> float:
     if isinstance(caption_weight, bool) or not isinstance(caption_weight, (int, float)) \
             or not math.isfinite(caption_weight) or not 0.0 <= caption_weight <= 1.0:
-        raise ValueError(f'{NODE}: "caption_weight" is {caption_weight!r} but must be a number from 0 to 1 (0: the '
+        raise ValueError(f'{node}: "caption_weight" is {caption_weight!r} but must be a number from 0 to 1 (0: the '
                          "prompt alone decides, 1: the caption alone). Set it to e.g. "
                          f"{DEFAULT_CAPTION_WEIGHT}.")
     return float(caption_weight)
 
 
-def texts_and_weights(prompt, caption=None, caption_weight: float = DEFAULT_CAPTION_WEIGHT
+def texts_and_weights(prompt, caption=None, caption_weight: float = DEFAULT_CAPTION_WEIGHT, node: str = NODE
                       ) -> tuple[list[str], list[float], list[str]]:
     """The texts to score against, their weights and their labels, from the node's inputs.
 
@@ -62,6 +64,7 @@ def texts_and_weights(prompt, caption=None, caption_weight: float = DEFAULT_CAPT
         prompt: the text the sampler got (required, not blank).
         caption: optional description of the image; blank or None: the prompt alone.
         caption_weight: the caption's share of the score, 0..1; the prompt gets the rest.
+        node: the calling node's display name, the prefix of its messages.
 
     Returns:
         ``(texts, weights, labels)``: ``[prompt]``/``[1.0]``/``["prompt"]``, or with the caption second.
@@ -71,12 +74,12 @@ def texts_and_weights(prompt, caption=None, caption_weight: float = DEFAULT_CAPT
     """
     if not isinstance(prompt, str) or not prompt.strip():
         shown = prompt if not isinstance(prompt, str) else repr(prompt[:40])
-        raise ValueError(f'{NODE}: "prompt" is empty ({shown}), so there is nothing to compare the takes with. '
+        raise ValueError(f'{node}: "prompt" is empty ({shown}), so there is nothing to compare the takes with. '
                          "Connect the prompt the sampler got (Build Ambient Prompt's prompt output).")
-    weight = check_caption_weight(caption_weight)
+    weight = check_caption_weight(caption_weight, node)
     if caption is None or not isinstance(caption, str) or not caption.strip():
         if caption is not None:
-            log.warning('%s: "caption" is empty; ranking by the prompt alone.', NODE)
+            log.warning('%s: "caption" is empty; ranking by the prompt alone.', node)
         return [prompt.strip()], [1.0], ["prompt"]
     return [prompt.strip(), caption.strip()], [1.0 - weight, weight], ["prompt", "caption"]
 
@@ -165,7 +168,7 @@ def silent_takes(waveform: torch.Tensor) -> list[bool]:
 
 def take_similarities(model, processor, waveform: torch.Tensor, sample_rate: int, texts: Sequence[str],
                       on_step: Callable[[int, int], None] | None = None,
-                      batch_windows: int = WINDOW_BATCH) -> torch.Tensor:
+                      batch_windows: int = WINDOW_BATCH, node: str = NODE) -> torch.Tensor:
     """Cosine similarity of every take with every text, averaged over each take's 10 s windows.
 
     Each take is mixed down to mono, cut into CLAP's windows (see :func:`window_starts`; lengths are measured at
@@ -180,6 +183,7 @@ def take_similarities(model, processor, waveform: torch.Tensor, sample_rate: int
         texts: what the takes should sound like (e.g. the prompt, the caption).
         on_step: called as ``on_step(windows_done, windows_total)`` after each model call (progress and Cancel).
         batch_windows: windows per model call.
+        node: the calling node's display name, the prefix of its messages.
 
     Returns:
         float32 ``[B, len(texts)]`` in -1..1. A silent take (peak below -80 dBFS) is not embedded and scores
@@ -192,10 +196,10 @@ def take_similarities(model, processor, waveform: torch.Tensor, sample_rate: int
 
     if not isinstance(waveform, torch.Tensor) or waveform.ndim != 3 or 0 in waveform.shape:
         shape = tuple(waveform.shape) if isinstance(waveform, torch.Tensor) else type(waveform).__name__
-        raise ValueError(f'{NODE}: "audio" waveform is {shape} but must be [takes, channels, samples] with at least '
+        raise ValueError(f'{node}: "audio" waveform is {shape} but must be [takes, channels, samples] with at least '
                          "one sample. Connect an AUDIO output.")
     if not texts:
-        raise ValueError(f'{NODE}: no text to score against. Connect a "prompt".')
+        raise ValueError(f'{node}: no text to score against. Connect a "prompt".')
     takes, _, frames = waveform.shape
     fe = processor.feature_extractor
     rate = int(fe.sampling_rate)
@@ -206,11 +210,11 @@ def take_similarities(model, processor, waveform: torch.Tensor, sample_rate: int
     silent = silent_takes(waveform)
     if all(silent):
         loudest = float(waveform.detach().abs().max())
-        raise ValueError(f'{NODE}: "audio" is silent: all {takes} take(s) peak below -80 dBFS (loudest sample '
+        raise ValueError(f'{node}: "audio" is silent: all {takes} take(s) peak below -80 dBFS (loudest sample '
                          f"{loudest:.1e}), so there is nothing to rank. Check the node that made the audio, "
                          "e.g. a sampler with too few steps or a muted mix.")
     if any(silent):
-        log.warning("%s: take(s) %s are silent (peak below -80 dBFS); they score %s and rank last.", NODE,
+        log.warning("%s: take(s) %s are silent (peak below -80 dBFS); they score %s and rank last.", node,
                     ", ".join(str(i + 1) for i, s in enumerate(silent) if s), SILENT_SCORE)
 
     text_emb = text_embeddings(model, processor, texts)
@@ -234,7 +238,8 @@ def take_similarities(model, processor, waveform: torch.Tensor, sample_rate: int
     return sims
 
 
-def weighted_scores(similarities: torch.Tensor, weights: Sequence[float] | None = None) -> torch.Tensor:
+def weighted_scores(similarities: torch.Tensor, weights: Sequence[float] | None = None, node: str = NODE
+                    ) -> torch.Tensor:
     """The weighted mean over texts of ``similarities`` ``[B, N]`` -> float32 ``[B]``; equal weights by default.
 
     Raises:
@@ -245,7 +250,7 @@ def weighted_scores(similarities: torch.Tensor, weights: Sequence[float] | None 
     n = similarities.shape[1]
     w = torch.ones(n) if weights is None else torch.tensor([float(x) for x in weights])
     if w.numel() != n or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0:
-        raise ValueError(f"{NODE}: text weights {list(map(float, w))} must be {n} finite numbers >= 0, not all 0.")
+        raise ValueError(f"{node}: text weights {list(map(float, w))} must be {n} finite numbers >= 0, not all 0.")
     return (similarities.float() @ (w / w.sum())).float()
 
 
@@ -291,3 +296,73 @@ def score_table(order: Sequence[int], scores, similarities=None, labels: Sequenc
             line += "  (silent)"
         lines.append(line)
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ a whole ranking
+@dataclass
+class RankJob:
+    """A checked ranking request: what :func:`rank_audio` needs, made by :func:`prepare_ranking`."""
+
+    audio: dict                # the input AUDIO (its loop marker and generation summary carry over)
+    waveform: torch.Tensor     # float [B, C, T]: the takes
+    sample_rate: int
+    texts: list[str]
+    weights: list[float]
+    labels: list[str]
+    best_only: bool            # output "best": one clip; else every take best first
+    node: str = NODE           # the calling node's display name, the prefix of its messages
+
+    @property
+    def takes(self) -> int:
+        return int(self.waveform.shape[0])
+
+
+def prepare_ranking(audio, prompt, output, caption=None, caption_weight=None, node: str = NODE) -> RankJob:
+    """Check Rank Takes' inputs before any model moves: the output mode, the texts and their weights
+    (``caption_weight`` None: :data:`DEFAULT_CAPTION_WEIGHT`), and the AUDIO (a whole number of Hz, finite).
+
+    Raises:
+        ValueError: naming ``node``, the input and the fix.
+    """
+    check_output_mode(output, node)
+    weight = DEFAULT_CAPTION_WEIGHT if caption_weight is None else caption_weight
+    texts, weights, labels = texts_and_weights(prompt, caption, weight, node)
+    waveform, rate = check_audio(audio, node)
+    rate = require_rate_and_finite(waveform, rate, node, "CLAP cannot score them")
+    return RankJob(audio, waveform, rate, texts, weights, labels, output == "best", node)
+
+
+def rank_audio(model, processor, job: RankJob, on_step: Callable[[int, int], None] | None = None
+               ) -> tuple[dict, str, float]:
+    """Score every take of ``job`` with CLAP, order them best first and build the outputs.
+
+    Returns:
+        ``(audio, table, best_score)``: the AUDIO of :func:`reordered_audio`, the :func:`score_table` text and
+        the best take's score (-1..1).
+    """
+    sims = take_similarities(model, processor, job.waveform, job.sample_rate, job.texts, on_step=on_step,
+                             node=job.node)
+    scores = weighted_scores(sims, job.weights, job.node)
+    order = rank_takes(scores)
+    table = score_table(order, scores, sims, job.labels, job.weights, silent_takes(job.waveform))
+    log.info("%s:\n%s", job.node, table)
+    audio = reordered_audio(job.audio, job.waveform, job.sample_rate, order, scores, job.best_only)
+    return audio, table, float(scores[order[0]])
+
+
+def reordered_audio(audio: dict, waveform: torch.Tensor, sample_rate: int, order: Sequence[int], scores,
+                    best_only: bool) -> dict:
+    """The AUDIO output: the best take, or all takes best first. The loop marker (one flag for the whole batch)
+    stays; the generation summary (one dict for the batch: prompt, seed, ...) gains which take(s) these are, so a
+    saved file says which variation it was (``take``: 1 = the first clip of the input batch)."""
+    picked = list(order[:1] if best_only else order)
+    out = {"waveform": waveform[picked], "sample_rate": sample_rate}
+    if audio.get(LOOP_KEY):
+        out[LOOP_KEY] = True
+    meta = dict(audio.get(META_KEY) or {})
+    if best_only:
+        meta.update(take=picked[0] + 1, takes=len(order), clap_score=round(float(scores[picked[0]]), 4))
+    else:
+        meta.update(take_order=[i + 1 for i in picked], clap_scores=[round(float(scores[i]), 4) for i in picked])
+    out[META_KEY] = meta
+    return out

@@ -323,3 +323,11 @@ def explain_layered(caption: str, preset: str = DEFAULT_PRESET, extra: str = "")
         "event_labels": [EVENT_LABELS[e] for e in info["events"]],
         "preset": info["preset"].name,
     }
+
+
+def source_prompts(layered: LayeredPrompts, slots: int = 3) -> list[str]:
+    """The source prompts for ``slots`` outputs: the distinct sources first, then a faint variant of the bed
+    (its first phrase, "distant, faint, quiet background") in every slot the scene has no source for, so a
+    sampler connected to an unused output still makes a quiet layer that mixes in unnoticed."""
+    faint = f"{layered.bed.split(',')[0]}, distant, faint, quiet background"
+    return list(layered.sources[:slots]) + [faint] * (slots - len(layered.sources[:slots]))

@@ -1,0 +1,67 @@
+"""The prompt nodes: Build Ambient Prompt and Build Layered Ambient Prompts (pure text, no model)."""
+from __future__ import annotations
+
+import logging
+
+from ..text.prompt import build_layered_prompts, build_prompt, source_prompts
+from .inputs import CATEGORY, caption_input, preset_input
+
+log = logging.getLogger(__name__)
+
+
+class AmbientPromptBuilder:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Turn a caption of what is seen into a Stable Audio prompt of what is heard (sound sources, "
+                   "textures, a style preset) and a negative prompt that keeps the ambience clean.")
+    RETURN_TYPES = ("STRING", "STRING")
+    RETURN_NAMES = ("prompt", "negative_prompt")
+    OUTPUT_TOOLTIPS = ("What to hear; connect to the sampler's prompt.",
+                       "What to avoid (music, speech, distortion... unless the scene wants them); connect to the "
+                       "sampler's negative_prompt.")
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "caption": caption_input(),
+            "preset": preset_input("The character of the soundscape: natural field recording, calm meditation bed, "
+                                   "cinematic atmosphere, game background loop or cozy interior."),
+            "extra": ("STRING", {"default": "", "multiline": True, "tooltip": "Optional sounds or words to add, "
+                                 "e.g. 'light rain, distant thunder'. Mentioning music allows music."}),
+        }}
+
+    def execute(self, caption, preset, extra):
+        prompt, negative = build_prompt(caption, preset, extra)
+        log.info("ambient prompt: %s | negative: %s", prompt, negative)
+        return (prompt, negative)
+
+
+class AmbientLayeredPromptBuilder:
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("From one caption, a background bed prompt and up to three distinct source prompts, to generate "
+                   "separately and mix with Mix Audio Layers.")
+    RETURN_TYPES = ("STRING", "STRING", "STRING", "STRING", "STRING")
+    RETURN_NAMES = ("bed", "source_1", "source_2", "source_3", "negative_prompt")
+    OUTPUT_TOOLTIPS = ("A steady background texture prompt (the bed).",
+                       "The first distinct source (e.g. gulls); a faint bed variant when the scene has none.",
+                       "The second distinct source; a faint bed variant when the scene has none.",
+                       "The third distinct source; a faint bed variant when the scene has none.",
+                       "The shared negative prompt.")
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "caption": caption_input(),
+            "preset": preset_input("The character of the bed."),
+            "extra": ("STRING", {"default": "", "multiline": True, "tooltip": "Optional sounds or words to add to the "
+                                 "bed, e.g. 'light rain'."}),
+            "sources": ("INT", {"default": 2, "min": 0, "max": 3, "tooltip": "How many distinct sources to propose "
+                                "(0-3); unused outputs repeat a faint bed variant."}),
+        }}
+
+    def execute(self, caption, preset, extra, sources):
+        layered = build_layered_prompts(caption, preset, extra, max_sources=sources)
+        picked = source_prompts(layered, slots=3)
+        log.info("layered prompts: bed=%r sources=%r", layered.bed, layered.sources)
+        return (layered.bed, picked[0], picked[1], picked[2], layered.negative)

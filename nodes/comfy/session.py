@@ -1,0 +1,63 @@
+"""One Stable Audio run as every sampling node starts it: device plan, session, the model's default steps/cfg,
+a progress bar, the decode chunk, and (Stable Audio Sampler) the compiled transformer.
+
+Written once for Stable Audio Sampler, Extend Soundscape, Vary Audio and Make Seamless Loop's inpaint. The calling
+node names itself and what to change on a GPU out-of-memory error, so a message never speaks for another node or
+names an input the node does not have. Stdlib-only at import.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import loading as models
+from . import glue as comfy_glue
+
+CLOSE_OTHERS = "or close other models (Manager > Unload Models), then run again."
+
+
+@dataclass
+class SamplingRun:
+    """What a sampling node passes to its plain function: the pipeline, the resolved steps and cfg, and
+    ``options`` (``on_step``, ``stage``, ``decode_chunk_frames``) for every sampling function."""
+
+    pipe: Any
+    steps: int
+    cfg: float
+    options: dict = field(default_factory=dict)
+    transformer: Any = None  # the compiled transformer, or None
+    split_cfg: bool = False  # low-vram: the two guidance passes one after the other
+
+
+@contextlib.contextmanager
+def stable_audio_run(node: str, model, advice: str, *, steps: int = 0, cfg: float = 0.0, clips: int = 1,
+                     memory: str = "balanced", compile: bool = False):
+    """Yield a :class:`SamplingRun` for ``model`` (a Stable Audio handle) in ``memory`` mode.
+
+    Args:
+        node: the calling node's display name, the prefix of its messages.
+        advice: what to change on a GPU out-of-memory error, naming only this node's inputs, e.g.
+            'Lower "minutes"', completed with :data:`CLOSE_OTHERS`.
+        steps, cfg: the node's inputs; 0 = the model's own.
+        clips: clips sampled one after the other (the progress bar counts ``steps * clips``).
+        memory: a memory mode (:data:`models.MEMORY_MODES`).
+        compile: compile the transformer (Stable Audio Open on CUDA only; implies memory=fast).
+
+    Raises:
+        models.OutOfMemory: the GPU ran out of memory (the model was released), prefixed with ``node``.
+    """
+    from ..generate.soundscape import resolve_defaults
+
+    plan = comfy_glue.device_plan(models.STABLE_AUDIO)
+    compiled = compile and plan.load_device.startswith("cuda") and model.family == "StableAudioPipeline"
+    memory = "fast" if compiled else memory  # CUDA graphs need the weights to stay where they were captured
+    try:
+        with models.stable_audio_session(model, plan, memory) as (pipe, stage):
+            transformer = models.compiled_transformer(model, pipe, comfy_glue.compile_cache_dir()) if compiled else None
+            steps, cfg = resolve_defaults(pipe, steps, cfg)
+            options = {"on_step": comfy_glue.progress(steps * clips), "stage": stage,
+                       "decode_chunk_frames": models.decode_chunk_frames(plan, memory, pipe)}
+            yield SamplingRun(pipe, steps, cfg, options, transformer, models.SPLIT_CFG[memory])
+    except models.OutOfMemory as err:
+        raise models.OutOfMemory(f"{node}: the GPU ran out of memory. {advice}, {CLOSE_OTHERS}") from err.__cause__
