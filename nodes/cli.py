@@ -23,7 +23,8 @@ import tempfile
 import time
 
 from .audio.wav import BIT_DEPTHS
-from .models import loading as models
+from .models import devices, loading
+from .models import folders as model_folders
 from .text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("models (local folders; see the README for `hf download`)")
     m.add_argument("--blip", metavar="DIR", help="a transformers BLIP captioning folder")
     m.add_argument("--stable-audio", metavar="DIR", help="a diffusers Stable Audio folder (model_index.json)")
-    m.add_argument("--dtype", choices=models.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
-    m.add_argument("--memory", choices=models.MEMORY_MODES, default="balanced",
+    m.add_argument("--dtype", choices=model_folders.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
+    m.add_argument("--memory", choices=devices.MEMORY_MODES, default="balanced",
                    help="GPU memory mode: balanced, fast (stays resident), low-vram (6-8 GB cards)")
     m.add_argument("--check", action="store_true", help="only check which models are there (in --blip, "
                    "--stable-audio, which may also name folders of model folders, and --comfyui) and print the "
@@ -134,9 +135,9 @@ def _load_image(path: str):
         return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)[None]
 
 
-def _handle(kind: str, folder: str, dtype: str, plan: models.DevicePlan) -> models.ModelHandle:
+def _handle(kind: str, folder: str, dtype: str, plan: devices.DevicePlan) -> model_folders.ModelHandle:
     folder = os.path.abspath(folder)
-    return models.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
+    return model_folders.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
 
 
 def _craft(waveform, rate: int, args: argparse.Namespace):
@@ -167,16 +168,16 @@ def run(args: argparse.Namespace) -> int:
     from .audio.wav import save_wav
     from .generate.caption import caption_images
     from .generate.extend import extend_soundscape
-    from .generate.soundscape import generate_soundscape, max_seconds_of
+    from .generate.soundscape import NODE, OOM_ADVICE, generate_soundscape, max_seconds_of
 
-    models.quiet_libraries()
+    loading.quiet_libraries()
     demo = not (args.blip or args.stable_audio)
     if not demo and not args.stable_audio:
         raise ValueError("--stable-audio is required when --blip is given (or pass neither for the demo).")
     if not demo and not args.blip and not args.caption:
         raise ValueError("--blip is required to caption images (or give --caption to skip captioning).")
     images = _image_files(args.images or [DEMO_IMAGE])
-    plan = models.standalone_plan()
+    plan = devices.standalone_plan()
     tmp = None
     if demo:
         from .tools.demo_models import build_demo_models
@@ -186,19 +187,19 @@ def run(args: argparse.Namespace) -> int:
         print("PLUMBING DEMO: tiny random models (a few thousand random weights), built on the fly. The caption is "
               "random words and the audio is noise; pass --blip and --stable-audio folders for real soundscapes.")
     try:
-        sa = _handle(models.STABLE_AUDIO, args.stable_audio, args.dtype, plan)
-        blip = None if args.caption else _handle(models.BLIP, args.blip, args.dtype, plan)
+        sa = _handle(model_folders.STABLE_AUDIO, args.stable_audio, args.dtype, plan)
+        blip = None if args.caption else _handle(model_folders.BLIP, args.blip, args.dtype, plan)
         captions = []
         for path in images:
             if blip is None:
                 captions.append(args.caption)
                 continue
-            with models.on_device(blip, plan) as (model, processor):
+            with devices.on_device(blip, plan) as (model, processor):
                 captions += caption_images(model, processor, _load_image(path), prefix=args.caption_prefix,
                                            max_new_tokens=args.max_tokens, num_beams=args.beams,
                                            on_step=_progress("caption", args.quiet))
-        with models.stable_audio_session(sa, plan, args.memory) as (pipe, stage):
-            craft = {"stage": stage, "decode_chunk_frames": models.decode_chunk_frames(plan, args.memory, pipe)}
+        with devices.stable_audio_session(sa, plan, args.memory, node=NODE, advice=OOM_ADVICE) as (pipe, stage):
+            craft = {"stage": stage, "decode_chunk_frames": devices.decode_chunk_frames(plan, args.memory, pipe)}
             seconds = args.seconds if args.seconds is not None else min(10.0, int(max_seconds_of(pipe) * 100) / 100)
             for path, caption in zip(images, captions):
                 prompt, negative = build_prompt(caption, args.preset, args.extra)
@@ -222,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f"picture:  {png}")
     finally:
         if tmp is not None:
-            models.unload()
+            loading.unload()
             tmp.cleanup()
     return 0
 
@@ -230,9 +231,9 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------- --check
 CHECK_MISSING = 3
 _CHECKED = (  # kind, label, ComfyUI folder type, folder name and download command (README's), note
-    (models.BLIP, "BLIP caption model", "blip", "blip-image-captioning-large",
+    (model_folders.BLIP, "BLIP caption model", "blip", "blip-image-captioning-large",
      "hf download Salesforce/blip-image-captioning-large --local-dir {dir}", ""),
-    (models.STABLE_AUDIO, "Stable Audio model", "diffusers", "stable-audio-open-1.0",
+    (model_folders.STABLE_AUDIO, "Stable Audio model", "diffusers", "stable-audio-open-1.0",
      "hf download stabilityai/stable-audio-open-1.0 --local-dir {dir}",
      "gated: accept its licence at https://huggingface.co/stabilityai/stable-audio-open-1.0, then `hf auth login`"),
 )
@@ -323,15 +324,15 @@ def check_models(args: argparse.Namespace, out=sys.stdout) -> int:
         print(f"  note: {note}", file=out)
     missing = 0
     for kind, label, folder_type, name, download, why in _CHECKED:
-        given = args.blip if kind == models.BLIP else args.stable_audio
+        given = args.blip if kind == model_folders.BLIP else args.stable_audio
         roots = folders(folder_type, given)
         print(f"  {label} (ComfyUI/models/{folder_type}):", file=out)
         good = []
         for root in roots:
-            for rel in models.list_model_folders(kind, [root]):
+            for rel in model_folders.list_model_folders(kind, [root]):
                 path = os.path.normpath(os.path.join(root, rel))
                 try:
-                    models.resolve_model_folder(kind, rel, [root])
+                    model_folders.resolve_model_folder(kind, rel, [root])
                 except ValueError as err:
                     print(f"    BROKEN   {path}\n             {str(err).split('. ')[0]}.", file=out)
                     continue
@@ -341,7 +342,7 @@ def check_models(args: argparse.Namespace, out=sys.stdout) -> int:
             continue
         missing += 1
         searched = ", ".join(roots) if roots else "nowhere: pass --comfyui DIR or --" + (
-            "blip" if kind == models.BLIP else "stable-audio") + " DIR"
+            "blip" if kind == model_folders.BLIP else "stable-audio") + " DIR"
         target = _download_target(given, roots, folder_type, name)
         print(f"    MISSING  (searched {searched})", file=out)
         if why:

@@ -8,7 +8,9 @@ import torch
 from conftest import pack, pack_module
 
 extend = pack_module("generate.extend")
-models = pack_module("models.loading")
+devices = pack_module("models.devices")
+folders = pack_module("models.folders")
+loading = pack_module("models.loading")
 soundscape = pack_module("generate.soundscape")
 
 
@@ -17,8 +19,8 @@ def long_model(tmp_path_factory):
     demo = pack_module("tools.demo_models")
     root = tmp_path_factory.mktemp("extend_models") / "diffusers"
     demo.build_tiny_stable_audio(str(root / "sa448"), sample_size=448)
-    handle = models.make_handle(models.STABLE_AUDIO, "sa448", [str(root)], "fp32", models.DevicePlan())
-    return handle, models.load(handle)
+    handle = folders.make_handle(folders.STABLE_AUDIO, "sa448", [str(root)], "fp32", devices.DevicePlan())
+    return handle, loading.load(handle)
 
 
 def _level_db(x):
@@ -90,7 +92,7 @@ def test_node_cancel_mid_extend_stops_and_moves_model_back(long_model, interrupt
         node.execute(handle, "rain", "", minutes=5.0, segment_seconds=0.0, overlap_seconds=2.0, steps=3, cfg=7.0,
                      seed=0, tail_conditioning=False)
     assert len(ticks) == 7
-    assert models.model_device(pipe) == "cpu"
+    assert loading.model_device(pipe) == "cpu"
     interrupt_after(10**9)
     (audio,) = node.execute(handle, "rain", "", minutes=0.5, segment_seconds=0.0, overlap_seconds=2.0, steps=2,
                             cfg=7.0, seed=0, tail_conditioning=False)
@@ -107,8 +109,8 @@ def sa3_model(tmp_path_factory):
     demo = pack_module("tools.demo_models")
     root = tmp_path_factory.mktemp("extend_sa3") / "diffusers"
     demo.build_tiny_stable_audio3(str(root / "sa3"))
-    handle = models.make_handle(models.STABLE_AUDIO, "sa3", [str(root)], "fp32", models.DevicePlan())
-    return handle, models.load(handle)
+    handle = folders.make_handle(folders.STABLE_AUDIO, "sa3", [str(root)], "fp32", devices.DevicePlan())
+    return handle, loading.load(handle)
 
 
 def test_method_follows_the_model(long_model, sa3_model):

@@ -9,7 +9,7 @@ import logging
 from ..audio.contract import LOOP_KEY, META_KEY
 from ..audio.wav import BIT_DEPTHS, DEFAULT_PREFIX, LOOP_POINTS
 from ..checks import SEED_MAX
-from ..models import loading as models
+from ..models import devices, folders, loading
 from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
 from . import glue as comfy_glue
 
@@ -27,11 +27,11 @@ DTYPE_TOOLTIP = ("Weight precision. auto: ComfyUI's choice for the device (fp16 
 
 
 def _roots(kind: str) -> list[str]:
-    return comfy_glue.model_roots(comfy_glue.BLIP_FOLDER if kind == models.BLIP else comfy_glue.DIFFUSERS_FOLDER)
+    return comfy_glue.model_roots(comfy_glue.BLIP_FOLDER if kind == folders.BLIP else comfy_glue.DIFFUSERS_FOLDER)
 
 
 def _folder_choices(kind: str) -> list[str]:
-    return models.list_model_folders(kind, _roots(kind))
+    return folders.list_model_folders(kind, _roots(kind))
 
 
 class _ModelLoader:
@@ -42,20 +42,20 @@ class _ModelLoader:
     @classmethod
     def VALIDATE_INPUTS(cls, model):
         try:
-            models.resolve_model_folder(cls.KIND, model, _roots(cls.KIND))
+            folders.resolve_model_folder(cls.KIND, model, _roots(cls.KIND))
         except ValueError as err:
             return str(err)
         return True
 
     def execute(self, model, dtype):
         plan = comfy_glue.device_plan(self.KIND)
-        handle = models.make_handle(self.KIND, model, _roots(self.KIND), dtype, plan)
-        models.load(handle, plan)
+        handle = folders.make_handle(self.KIND, model, _roots(self.KIND), dtype, plan)
+        loading.load(handle, plan)
         return (handle,)
 
 
 class AmbientBlipLoader(_ModelLoader):
-    KIND = models.BLIP
+    KIND = folders.BLIP
     CATEGORY = CATEGORY
     DESCRIPTION = "Load a BLIP image-captioning model from ComfyUI/models/blip (local files only, safetensors)."
     RETURN_TYPES = ("BLIP_MODEL",)
@@ -66,11 +66,11 @@ class AmbientBlipLoader(_ModelLoader):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": (_folder_choices(models.BLIP), {
+            "model": (_folder_choices(folders.BLIP), {
                 "tooltip": "A transformers BLIP captioning folder in ComfyUI/models/blip, e.g. "
                            "blip-image-captioning-large (better) or -base (faster). See the README for the "
                            "`hf download` command."}),
-            "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+            "dtype": (list(folders.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
         }}
 
 
@@ -103,8 +103,8 @@ class AmbientBlipCaption:
         from ..generate.caption import caption_images, check_images
 
         check_images(image)
-        plan = comfy_glue.device_plan(models.BLIP)
-        with models.on_device(blip_model, plan) as (model, processor):
+        plan = comfy_glue.device_plan(folders.BLIP)
+        with devices.on_device(blip_model, plan) as (model, processor):
             captions = caption_images(model, processor, image, prefix=prefix, max_new_tokens=max_tokens,
                                       num_beams=beams, on_step=comfy_glue.progress(image.shape[0] * max_tokens))
         return (captions,)
@@ -140,7 +140,7 @@ class AmbientPromptBuilder:
 
 
 class AmbientStableAudioLoader(_ModelLoader):
-    KIND = models.STABLE_AUDIO
+    KIND = folders.STABLE_AUDIO
     CATEGORY = CATEGORY
     DESCRIPTION = ("Load a Stable Audio model (a diffusers pipeline folder: Stable Audio Open 1.0, or Stable Audio 3 "
                    "Medium converted with `python -m nodes.cli convert-sa3`) from ComfyUI/models/diffusers (local "
@@ -153,12 +153,12 @@ class AmbientStableAudioLoader(_ModelLoader):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": (_folder_choices(models.STABLE_AUDIO), {
+            "model": (_folder_choices(folders.STABLE_AUDIO), {
                 "tooltip": "A diffusers Stable Audio folder (with model_index.json) in ComfyUI/models/diffusers: "
                            "stable-audio-open-1.0 (up to 47.55 s, 100 steps, cfg 7) or a Stable Audio 3 Medium "
                            "folder (up to 380 s, 8 steps, no cfg; needs diffusers 0.42+). The README shows how to "
                            "download or convert them."}),
-            "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+            "dtype": (list(folders.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
         }}
 
 
@@ -202,26 +202,26 @@ class AmbientStableAudioSampler:
                              "tooltip": "Same seed + same inputs = same audio. Change it for another take."}),
             "variations": ("INT", {"default": 1, "min": 1, "max": 16, "step": 1,
                                    "tooltip": "Clips to make from this prompt, each from its own noise (a batch)."}),
-            "memory": (list(models.MEMORY_MODES), {"default": "balanced", "tooltip": models.MEMORY_HELP}),
+            "memory": (list(devices.MEMORY_MODES), {"default": "balanced", "tooltip": devices.MEMORY_HELP}),
             "compile": ("BOOLEAN", {"default": False, "tooltip": COMPILE_HELP}),
         }}
 
     def execute(self, model, prompt, negative_prompt, seconds, steps, cfg, seed, variations, memory="balanced",
                 compile=False):
-        from ..generate.soundscape import check_settings, generate_soundscape, resolve_defaults
+        from ..generate.soundscape import NODE, OOM_ADVICE, check_settings, generate_soundscape, resolve_defaults
 
         check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations)
-        plan = comfy_glue.device_plan(models.STABLE_AUDIO)
+        plan = comfy_glue.device_plan(folders.STABLE_AUDIO)
         compiled = compile and plan.load_device.startswith("cuda") and model.family == "StableAudioPipeline"
         memory = "fast" if compiled else memory  # CUDA graphs need the weights to stay where they were captured
-        with models.stable_audio_session(model, plan, memory) as (pipe, stage):
-            transformer = models.compiled_transformer(model, pipe, comfy_glue.compile_cache_dir()) if compiled else None
+        with devices.stable_audio_session(model, plan, memory, node=NODE, advice=OOM_ADVICE) as (pipe, stage):
+            transformer = loading.compiled_transformer(model, pipe, comfy_glue.compile_cache_dir()) if compiled else None
             steps, cfg = resolve_defaults(pipe, steps, cfg)
             waveform, rate = generate_soundscape(pipe, prompt, negative_prompt=negative_prompt, seconds=seconds,
                                                  steps=steps, cfg=cfg, seed=seed, variations=variations,
                                                  on_step=comfy_glue.progress(steps), stage=stage,
-                                                 decode_chunk_frames=models.decode_chunk_frames(plan, memory, pipe),
-                                                 transformer=transformer, split_cfg=models.SPLIT_CFG[memory])
+                                                 decode_chunk_frames=devices.decode_chunk_frames(plan, memory, pipe),
+                                                 transformer=transformer, split_cfg=devices.SPLIT_CFG[memory])
         meta = {"prompt": prompt, "negative_prompt": negative_prompt, "seed": seed, "steps": steps, "cfg": cfg,
                 "seconds": seconds, "model": model.name}
         return ({"waveform": waveform, "sample_rate": rate, META_KEY: meta},)

@@ -10,7 +10,7 @@ import logging
 from ..audio.contract import LOOP_KEY, META_KEY, check_audio, make_audio
 from ..checks import SEED_MAX
 from ..generate.extend import METHODS as EXTEND_METHODS
-from ..models import loading as models
+from ..models import devices, folders
 from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES
 from . import glue as comfy_glue
 
@@ -88,11 +88,12 @@ class AmbientSeamlessLoop:
 def _loop_method(method, model, prompt) -> str:
     """Which method Make Seamless Loop runs ("crossfade" or "inpaint"), or a ValueError saying what is missing."""
     from ..generate.inpaint_loop import INPAINT_FIX, NODE
-    from ..generate.vary import SA3_FAMILY, require_sa3_handle
+    from ..generate.inputs import require_sa3_handle
+    from ..models.families import is_sa3
 
     if method not in LOOP_METHODS:
         raise ValueError(f'{NODE}: "method" is {method!r} but must be one of {", ".join(LOOP_METHODS)}. Pick one.')
-    if method == "crossfade" or (method == "auto" and getattr(model, "family", None) != SA3_FAMILY):
+    if method == "crossfade" or (method == "auto" and not is_sa3(model)):
         return "crossfade"
     if model is None:
         raise ValueError(f'{NODE}: "method" is inpaint but no "model" is connected. Connect Load Stable Audio Model '
@@ -110,12 +111,12 @@ def _inpaint_loop(audio, waveform, rate, model, prompt, seed, joint_seconds):
     from ..generate.inpaint_loop import NODE, inpaint_loop
     from ..generate.soundscape import resolve_defaults
 
-    plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-    with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
+    plan = comfy_glue.device_plan(folders.STABLE_AUDIO)
+    with devices.stable_audio_session(model, plan, "balanced", node=NODE) as (pipe, stage):
         steps = resolve_defaults(pipe, 0, 0.0)[0]
         looped, info = inpaint_loop(pipe, waveform, rate, prompt, joint_seconds=joint_seconds, seed=seed,
                                     on_step=comfy_glue.progress(steps * waveform.shape[0]), stage=stage,
-                                    decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
+                                    decode_chunk_frames=devices.decode_chunk_frames(plan, "balanced", pipe))
     log.info("%s: %s", NODE, info)
     meta = {**(audio.get(META_KEY) or {}), "loop_method": "inpaint", "loop_prompt": prompt, "loop_seed": seed,
             "loop_model": model.name}
@@ -249,17 +250,17 @@ class AmbientExtend:
 
     def execute(self, model, prompt, negative_prompt, minutes, segment_seconds, overlap_seconds, steps, cfg, seed,
                 tail_conditioning, method="auto"):
-        from ..generate.extend import extend_soundscape
+        from ..generate.extend import NODE, extend_soundscape
         from ..generate.soundscape import resolve_defaults
 
-        plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-        with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
+        plan = comfy_glue.device_plan(folders.STABLE_AUDIO)
+        with devices.stable_audio_session(model, plan, "balanced", node=NODE) as (pipe, stage):
             steps, cfg = resolve_defaults(pipe, steps, cfg)
             waveform, rate = extend_soundscape(pipe, prompt, negative_prompt=negative_prompt, minutes=minutes,
                                                segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
                                                steps=steps, cfg=cfg, seed=seed, tail_conditioning=tail_conditioning,
                                                on_step=comfy_glue.progress(steps), stage=stage, method=method,
-                                               decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
+                                               decode_chunk_frames=devices.decode_chunk_frames(plan, "balanced", pipe))
         return (make_audio(waveform, rate),)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from ..audio.contract import LOOP_KEY, META_KEY
-from ..models import loading as models
+from ..models import devices, folders, loading
 from . import glue as comfy_glue
 from .core import CATEGORY, DTYPE_TOOLTIP, _ModelLoader
 
@@ -23,7 +23,7 @@ def _clap_roots() -> list[str]:
 class AmbientClapLoader(_ModelLoader):
     """The shared loader behaviour, over ComfyUI/models/clap (the base class looks in blip/ or diffusers/)."""
 
-    KIND = models.CLAP
+    KIND = folders.CLAP
     CATEGORY = CATEGORY
     DESCRIPTION = ("Load a CLAP audio-text model from ComfyUI/models/clap (local files only, safetensors), to score "
                    "how well audio matches a text.")
@@ -35,25 +35,25 @@ class AmbientClapLoader(_ModelLoader):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": (models.list_model_folders(models.CLAP, _clap_roots()), {
+            "model": (folders.list_model_folders(folders.CLAP, _clap_roots()), {
                 "tooltip": "A transformers CLAP folder in ComfyUI/models/clap, e.g. larger_clap_general (general "
                            "sounds, ambience) or clap-htsat-unfused (smaller). See the README for the `hf download` "
                            "command."}),
-            "dtype": (list(models.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+            "dtype": (list(folders.DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
         }}
 
     @classmethod
     def VALIDATE_INPUTS(cls, model):
         try:
-            models.resolve_model_folder(cls.KIND, model, _clap_roots())
+            folders.resolve_model_folder(cls.KIND, model, _clap_roots())
         except ValueError as err:
             return str(err)
         return True
 
     def execute(self, model, dtype):
         plan = comfy_glue.device_plan(self.KIND)
-        handle = models.make_handle(self.KIND, model, _clap_roots(), dtype, plan)
-        models.load(handle, plan)
+        handle = folders.make_handle(self.KIND, model, _clap_roots(), dtype, plan)
+        loading.load(handle, plan)
         return (handle,)
 
 
@@ -129,11 +129,11 @@ class AmbientRankTakes:
         texts, weights, labels = texts_and_weights(prompt, caption, weight)
         waveform, rate = check_audio(audio, NODE)
         rate = require_rate_and_finite(waveform, rate, NODE, "CLAP cannot score them")
-        if getattr(clap_model, "kind", None) != models.CLAP:
+        if getattr(clap_model, "kind", None) != folders.CLAP:
             raise ValueError(f'{NODE}: "clap_model" is {type(clap_model).__name__}, not a CLAP model. Connect Load '
                              "CLAP Model's output.")
-        plan = comfy_glue.device_plan(models.CLAP)
-        with models.on_device(clap_model, plan) as (model, processor):
+        plan = comfy_glue.device_plan(folders.CLAP)
+        with devices.on_device(clap_model, plan) as (model, processor):
             sims = take_similarities(model, processor, waveform, rate, texts,
                                      on_step=comfy_glue.progress(waveform.shape[0]))
         scores = weighted_scores(sims, weights)

@@ -8,7 +8,7 @@ import logging
 
 from ..audio.contract import check_audio, make_audio
 from ..checks import SEED_MAX
-from ..models import loading as models
+from ..models import devices, folders
 from . import glue as comfy_glue
 from .core import CATEGORY
 
@@ -53,18 +53,19 @@ class AmbientVaryAudio:
         }}
 
     def execute(self, model, audio, prompt, strength, steps, seed, variations):
+        from ..generate.inputs import check_sampling, require_sa3_handle
         from ..generate.soundscape import resolve_defaults
-        from ..generate.vary import NODE, check_sampling, require_sa3_handle, vary_audio
+        from ..generate.vary import NODE, vary_audio
 
         waveform, rate = check_audio(audio, NODE)
         require_sa3_handle(NODE, model)
         check_sampling(NODE, steps=steps, seed=seed, variations=variations)
-        plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-        with models.stable_audio_session(model, plan, "balanced") as (pipe, stage):
+        plan = comfy_glue.device_plan(folders.STABLE_AUDIO)
+        with devices.stable_audio_session(model, plan, "balanced", node=NODE) as (pipe, stage):
             total = resolve_defaults(pipe, steps, 0.0)[0] * waveform.shape[0]
             out, out_rate, info = vary_audio(pipe, waveform, rate, prompt, strength, steps=steps, seed=seed,
                                              variations=variations, on_step=comfy_glue.progress(total), stage=stage,
-                                             decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
+                                             decode_chunk_frames=devices.decode_chunk_frames(plan, "balanced", pipe))
         meta = {"prompt": prompt, "seed": seed, "steps": info["steps"], "strength": strength, "model": model.name,
                 "seconds": info["seconds"], "source": "vary"}
         return (make_audio(out, out_rate, meta=meta),)

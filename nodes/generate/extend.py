@@ -16,6 +16,8 @@ import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ..models.families import can_inpaint
+
 if TYPE_CHECKING:
     import torch
 
@@ -27,23 +29,14 @@ METHODS = ("auto", "continue", "crossfade")
 CONTEXT_SECONDS = 10.0  # how much of the previous segment a continued segment hears (at most half a segment)
 
 
-def can_continue(pipe) -> bool:
-    """True when the model can inpaint: a Stable Audio 3 DiT with its local (inpainting) conditioning."""
-    from .sa3 import is_sa3
-
-    if not is_sa3(pipe):
-        return False
-    return int(pipe.transformer.config.get("local_add_cond_dim", 0) or 0) == int(pipe.vae.config.latent_dim) + 1
-
-
 def resolve_method(pipe, method: str) -> str:
     """"auto" -> "continue" where the model can inpaint, else "crossfade"; "continue" on a model that cannot is
     refused with what to do."""
     if method not in METHODS:
         raise ValueError(f'{NODE}: "method" is {method!r} but must be one of {", ".join(METHODS)}. Pick one.')
     if method == "auto":
-        return "continue" if can_continue(pipe) else "crossfade"
-    if method == "continue" and not can_continue(pipe):
+        return "continue" if can_inpaint(pipe) else "crossfade"
+    if method == "continue" and not can_inpaint(pipe):
         raise ValueError(f'{NODE}: "method" is continue, which needs a Stable Audio 3 model (it inpaints each '
                          f'segment after the last); this is {type(pipe).__name__}. Set "method" to auto or '
                          "crossfade, or load a Stable Audio 3 model.")

@@ -63,8 +63,8 @@ def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, 
     import torch
 
     from . import soundscape
+    from .inputs import check_prompt, check_sampling, require_sa3_pipe, seconds_for
     from .sa3 import hop_of
-    from .vary import check_prompt, check_sampling, require_sa3_pipe, seconds_for
 
     require_sa3_pipe(NODE, pipe, INPAINT_FIX)
     x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")

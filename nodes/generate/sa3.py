@@ -26,17 +26,6 @@ OVERLAP_FRAMES = 32
 LOGSNR_MIN, LOGSNR_MAX = -6.2, 2.0  # the pipelines' defaults: the schedule the checkpoints were distilled with
 
 
-def is_sa3(pipe) -> bool:
-    """True for a Stable Audio 3 pipeline (its VAE is the SAME autoencoder; Open 1.0 has Oobleck)."""
-    return hasattr(pipe, "duration_embedder")
-
-
-def is_distilled(pipe) -> bool:
-    """The distilled checkpoints (SA3 Small/Medium) sample with the stochastic "ping-pong" scheduler in 8 steps,
-    no guidance; the base checkpoint samples deterministically in about 100 steps with guidance."""
-    return bool(pipe.scheduler.config.get("stochastic_sampling", False))
-
-
 def hop_of(vae) -> int:
     """Audio samples per latent frame (Oobleck: 2048; SAME: 4096)."""
     hop = getattr(vae, "hop_length", None) or getattr(vae, "downsampling_ratio", None)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..checks import SEED_MAX
+from ..models.families import is_sa3, max_seconds_of, model_defaults, prompt_token_limit
 
 if TYPE_CHECKING:
     import torch
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NODE = "Stable Audio Sampler"
+# the sampler's advice when the GPU runs out of memory (devices.stable_audio_session's ``advice``)
+OOM_ADVICE = ('Set "memory" to low-vram, or lower "seconds" or "variations", or close other models (Manager > '
+              "Unload Models), then run again.")
 
 
 def sample_rate_of(pipe) -> int:
@@ -22,50 +26,10 @@ def sample_rate_of(pipe) -> int:
     return int(pipe.vae.config.sampling_rate)
 
 
-# Stable Audio 3: the published limits (the pipeline does not enforce them; its duration conditioning saturates
-# at 384 s). Medium is told apart from Small by its autoencoder: SAME-L encodes with 256 channels, SAME-S with 128.
-SA3_MAX_SECONDS = {"medium": 380.0, "small": 120.0}
-SA3_TOKENS = 256  # the pipeline pads and cuts prompts to 256 T5Gemma tokens
-
-
-def family_of(pipe) -> str:
-    """"open" (Stable Audio Open), "sa3-medium" or "sa3-small"."""
-    from .sa3 import is_sa3
-
-    if not is_sa3(pipe):
-        return "open"
-    return "sa3-medium" if int(pipe.vae.config.get("encoder_channels", 128)) >= 256 else "sa3-small"
-
-
-def max_seconds_of(pipe) -> float:
-    """Longest clip the model makes in one pass. Stable Audio Open: transformer sample size x VAE hop / sample
-    rate (1024 x 2048 / 44100 = 47.55 s); Stable Audio 3: the published limit (Medium 380 s, Small 120 s)."""
-    family = family_of(pipe)
-    if family != "open":
-        return SA3_MAX_SECONDS[family.split("-")[1]]
-    return float(pipe.transformer.config.sample_size) * float(pipe.vae.hop_length) / sample_rate_of(pipe)
-
-
-def model_defaults(pipe) -> tuple[int, float]:
-    """(steps, cfg) the model is made for: Open 1.0 100 and 7; distilled Stable Audio 3 8 and 1 (no guidance:
-    it is distilled in); an undistilled Stable Audio 3 base 100 and 7."""
-    from .sa3 import is_distilled, is_sa3
-
-    if is_sa3(pipe) and is_distilled(pipe):
-        return 8, 1.0
-    return 100, 7.0
-
-
 def resolve_defaults(pipe, steps: int, cfg: float) -> tuple[int, float]:
     """``steps`` 0 and ``cfg`` 0 mean "the model's own" (:func:`model_defaults`); other values are kept."""
     default_steps, default_cfg = model_defaults(pipe)
     return (int(steps) or default_steps), (float(cfg) or default_cfg)
-
-
-def prompt_token_limit(pipe) -> int:
-    """The text encoder's token limit (Stable Audio Open: 128; Stable Audio 3: 256)."""
-    limit = int(getattr(pipe.tokenizer, "model_max_length", 128) or 128)
-    return min(limit, SA3_TOKENS) if family_of(pipe) != "open" else limit
 
 
 def check_settings(*, seconds: float, steps: int, cfg: float, seed: int, variations: int,
@@ -112,7 +76,7 @@ WINDOW_BUCKETS = (64, 128, 256, 512, 1024)  # latent frames; fixed shapes so com
 def window_frames(pipe, seconds: float, window: str = "trimmed") -> int:
     """Latent frames to sample for ``seconds``: the full model window ("full", what diffusers always does), or the
     smallest bucket of :data:`WINDOW_BUCKETS` that holds the clip ("trimmed", as ComfyUI's native path sizes it)."""
-    from .sa3 import is_sa3, latent_frames
+    from .sa3 import latent_frames
 
     if is_sa3(pipe):  # no fixed window: the clip's own length, as the pipeline
         return latent_frames(pipe, seconds)
@@ -190,7 +154,7 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
     check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations,
                    max_seconds=max_seconds_of(pipe))
     steps, cfg = resolve_defaults(pipe, steps, cfg)
-    if sa3.is_sa3(pipe):
+    if is_sa3(pipe):
         if initial_audio is not None:
             raise ValueError(f"{NODE}: initial audio is a Stable Audio Open option; with Stable Audio 3 pass it as "
                              "a reference (variation or inpainting).")
