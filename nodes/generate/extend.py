@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ..checks import is_number, seed_for
 from ..models.families import can_inpaint
 
 if TYPE_CHECKING:
@@ -44,9 +45,9 @@ def resolve_method(pipe, method: str) -> str:
 
 
 def segment_seed(seed: int, index: int) -> int:
-    """The seed of segment ``index``: ``seed + index`` (wrapping at 2**64), so a run is reproducible and every
+    """The seed of segment ``index``: ``seed + index`` (wrapping past SEED_MAX), so a run is reproducible and every
     segment differs."""
-    return (int(seed) + int(index)) % 2**64
+    return seed_for(seed, int(index))
 
 
 def plan_segments(total_samples: int, segment_samples: int, overlap_samples: int) -> int:
@@ -59,14 +60,14 @@ def plan_segments(total_samples: int, segment_samples: int, overlap_samples: int
 def check_extend_settings(*, minutes: float, segment_seconds: float, overlap_seconds: float,
                           max_seconds: float) -> None:
     """``ValueError`` naming the input, the value and the fix."""
-    if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or not 0 < minutes <= MAX_MINUTES:
+    if not is_number(minutes) or not 0 < minutes <= MAX_MINUTES:
         raise ValueError(f'{NODE}: "minutes" is {minutes} but must be more than 0 and at most {MAX_MINUTES:g}. '
                          'Set e.g. 5 for five minutes.')
-    if not math.isfinite(segment_seconds) or segment_seconds < 0 or segment_seconds > max_seconds + 1e-6:
+    if not is_number(segment_seconds) or segment_seconds < 0 or segment_seconds > max_seconds + 1e-6:
         raise ValueError(f'{NODE}: "segment_seconds" is {segment_seconds} but this model makes 0 < segments <= '
                          f'{max_seconds:.2f} s. Set 0 for the model maximum.')
     seg = segment_seconds or max_seconds
-    if not math.isfinite(overlap_seconds) or overlap_seconds <= 0 or overlap_seconds > seg / 2:
+    if not is_number(overlap_seconds) or overlap_seconds <= 0 or overlap_seconds > seg / 2:
         raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds} but must be more than 0 and at most half a '
                          f'segment ({seg / 2:.2f} s). Set e.g. 2.')
 

@@ -30,6 +30,22 @@ def _check_strength(strength) -> float:
     return float(strength)
 
 
+def _fit_to_model(pipe, x: "torch.Tensor", source_rate: int) -> tuple["torch.Tensor", int, int]:
+    """``(x, rate, trimmed samples)``: ``x`` resampled to the model's rate and cut to its maximum length (with a
+    warning)."""
+    from .soundscape import max_seconds_of, sample_rate_of
+
+    rate = sample_rate_of(pipe)
+    x = resample(x, source_rate, rate, NODE)
+    limit = math.floor(max_seconds_of(pipe) * rate)
+    trimmed = max(0, x.shape[-1] - limit)
+    if trimmed:
+        log.warning("%s: the audio is %.1f s long; this model takes at most %.0f s, so its first %.0f s are varied",
+                    NODE, x.shape[-1] / rate, limit / rate, limit / rate)
+        x = x[..., :limit]
+    return x, rate, trimmed
+
+
 def vary_audio(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, strength: float = 0.6, *,
                steps: int = 0, seed: int = 0, variations: int = 1,
                on_step: Callable[[int, int], None] | None = None, stage=None,
@@ -71,14 +87,7 @@ def vary_audio(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, st
     check_prompt(NODE, prompt)
     check_sampling(NODE, steps=steps, seed=seed, variations=variations)
     require_sa3_pipe(NODE, pipe)
-    rate = soundscape.sample_rate_of(pipe)
-    x = resample(x, source_rate, rate, NODE)
-    limit = math.floor(soundscape.max_seconds_of(pipe) * rate)
-    trimmed = max(0, x.shape[-1] - limit)
-    if trimmed:
-        log.warning("%s: the audio is %.1f s long; this model takes at most %.0f s, so its first %.0f s are varied",
-                    NODE, x.shape[-1] / rate, limit / rate, limit / rate)
-        x = x[..., :limit]
+    x, rate, trimmed = _fit_to_model(pipe, x, source_rate)
     seconds = seconds_for(x.shape[-1], rate)
     run_steps = soundscape.resolve_defaults(pipe, steps, 0.0)[0]
     clips = x.shape[0]
