@@ -19,29 +19,31 @@ def main() -> int:
     import torch
 
     load_pack_nodes()
-    models = importlib.import_module("ambient_nodes.models.loading")
+    devices = importlib.import_module("ambient_nodes.models.devices")
+    folders = importlib.import_module("ambient_nodes.models.folders")
+    loading = importlib.import_module("ambient_nodes.models.loading")
     glue = importlib.import_module("ambient_nodes.comfy.glue")
     soundscape = importlib.import_module("ambient_nodes.generate.soundscape")
     demo = importlib.import_module("ambient_nodes.tools.demo_models")
-    models.quiet_libraries()
+    loading.quiet_libraries()
     root = tempfile.mkdtemp()
     with torch.device("cuda"):
         demo.build_tiny_stable_audio(os.path.join(root, "sao"), sample_size=1024, size="open-1.0")
     torch.cuda.empty_cache()
-    plan = glue.device_plan(models.STABLE_AUDIO)
+    plan = glue.device_plan(folders.STABLE_AUDIO)
     print("plan:", plan.load_device, plan.offload_device, plan.auto_dtype, "vram_state:", mm.vram_state)
-    handle = models.make_handle(models.STABLE_AUDIO, "sao", [root], "auto", plan)
+    handle = folders.make_handle(folders.STABLE_AUDIO, "sao", [root], "auto", plan)
     ok = True
 
     def run(memory):
         t = time.perf_counter()
-        with models.stable_audio_session(handle, plan, memory) as (pipe, stage):
+        with devices.stable_audio_session(handle, plan, memory, node="benchmark") as (pipe, stage):
             soundscape.generate_soundscape(pipe, "rain", seconds=10.0, steps=20, seed=0, stage=stage)
         torch.cuda.synchronize()
         return pipe, time.perf_counter() - t
 
     def where(pipe):
-        return {n: str(next(getattr(pipe, n).parameters()).device) for n in models.sa_parts(pipe)}
+        return {n: str(next(getattr(pipe, n).parameters()).device) for n in devices.sa_parts(pipe)}
 
     for label in ("fast #1", "fast #2"):
         pipe, s = run("fast")

@@ -18,10 +18,12 @@ sys.path.insert(0, {tools!r})
 from pack_loader import load_pack_nodes
 load_pack_nodes()
 import importlib
-models = importlib.import_module("ambient_nodes.models.loading")
+devices = importlib.import_module("ambient_nodes.models.devices")
+folders = importlib.import_module("ambient_nodes.models.folders")
+loading = importlib.import_module("ambient_nodes.models.loading")
 extend = importlib.import_module("ambient_nodes.generate.extend")
-handle = models.make_handle(models.STABLE_AUDIO, "sa448", [{root!r}], "fp32", models.DevicePlan())
-pipe = models.load(handle)
+handle = folders.make_handle(folders.STABLE_AUDIO, "sa448", [{root!r}], "fp32", devices.DevicePlan())
+pipe = loading.load(handle)
 extend.extend_soundscape(pipe, "rain", minutes=0.5, overlap_seconds=2.0, steps=2, seed=0)  # warm-up
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t = time.perf_counter()

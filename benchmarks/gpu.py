@@ -32,7 +32,7 @@ def _mods():
 
     load_pack_nodes()
     return {name: importlib.import_module(f"ambient_nodes.{path}")
-            for name, path in {"models": "models.loading", "caption": "generate.caption", "soundscape": "generate.soundscape", "demo_models": "tools.demo_models"}.items()}
+            for name, path in {"devices": "models.devices", "families": "models.families", "folders": "models.folders", "loading": "models.loading", "caption": "generate.caption", "soundscape": "generate.soundscape", "demo_models": "tools.demo_models"}.items()}
 
 
 def build(root: str, device: str) -> tuple[str, str]:
@@ -70,20 +70,20 @@ def compiled_child(sa_root: str, cache: str, steps: int) -> dict:
     import torch
 
     m = _mods()
-    models, soundscape = m["models"], m["soundscape"]
-    models.quiet_libraries()
-    plan = models.standalone_plan()
-    handle = models.make_handle(models.STABLE_AUDIO, "sao-random", [sa_root], "fp16", plan)
+    devices, folders, loading, soundscape = m["devices"], m["folders"], m["loading"], m["soundscape"]
+    loading.quiet_libraries()
+    plan = devices.standalone_plan()
+    handle = folders.make_handle(folders.STABLE_AUDIO, "sao-random", [sa_root], "fp16", plan)
     timer, out = Timer("cuda"), {}
     t0 = time.perf_counter()
-    with models.stable_audio_session(handle, plan, "fast") as (pipe, stage):
+    with devices.stable_audio_session(handle, plan, "fast", node="benchmark") as (pipe, stage):
         out["load_s"] = time.perf_counter() - t0
-        transformer = models.compiled_transformer(handle, pipe, cache)
+        transformer = loading.compiled_transformer(handle, pipe, cache)
         for seconds in (47.0, 10.0):
             def run(seconds=seconds):
                 return soundscape.generate_soundscape(pipe, PROMPT, negative_prompt=NEGATIVE, seconds=seconds,
                                                       steps=steps, cfg=7.0, seed=0, stage=stage,
-                                                      decode_chunk_frames=models.DECODE_CHUNK_FRAMES["fast"],
+                                                      decode_chunk_frames=m["families"].FAMILIES["open"].decode_chunk_frames["fast"],
                                                       transformer=transformer)
             (w, _), first, _ = timer(run)
             times = [timer(run)[1] for _ in range(3)]
@@ -98,19 +98,19 @@ def measure_dtype(m, dtype, blip_dir, sa_dir, plan, timer, image, device, steps,
     """One dtype: loads, caption, the pack's memory modes, VAE decode, raw diffusers."""
     import torch
 
-    models, soundscape, caption = m["models"], m["soundscape"], m["caption"]
+    devices, folders, loading, soundscape, caption = m["devices"], m["folders"], m["loading"], m["soundscape"], m["caption"]
     cuda = device.startswith("cuda")
     row = {}
-    models.unload()
-    blip = models.make_handle(models.BLIP, "blip-large-random", [os.path.dirname(blip_dir)], dtype, plan)
-    sa = models.make_handle(models.STABLE_AUDIO, "sao-random", [os.path.dirname(sa_dir)], dtype, plan)
+    loading.unload()
+    blip = folders.make_handle(folders.BLIP, "blip-large-random", [os.path.dirname(blip_dir)], dtype, plan)
+    sa = folders.make_handle(folders.STABLE_AUDIO, "sao-random", [os.path.dirname(sa_dir)], dtype, plan)
     t = time.perf_counter()
-    models.load(blip, plan)
-    models.load(sa, plan)
+    loading.load(blip, plan)
+    loading.load(sa, plan)
     row["load_s"] = time.perf_counter() - t
 
     def cap(beams):
-        with models.on_device(blip, plan) as (mdl, proc):
+        with devices.on_device(blip, plan) as (mdl, proc):
             return caption.caption_images(mdl, proc, image, max_new_tokens=30, num_beams=beams)
 
     try:
@@ -125,11 +125,11 @@ def measure_dtype(m, dtype, blip_dir, sa_dir, plan, timer, image, device, steps,
 
     for memory in (("balanced", "low-vram", "fast") if cuda else ("balanced",)):
         def gen(seconds, n_steps, memory=memory):
-            with models.stable_audio_session(sa, plan, memory) as (pipe, stage):
+            with devices.stable_audio_session(sa, plan, memory, node="benchmark") as (pipe, stage):
                 return soundscape.generate_soundscape(pipe, PROMPT, negative_prompt=NEGATIVE, seconds=seconds,
                                                       steps=n_steps, cfg=7.0, seed=0, stage=stage,
-                                                      decode_chunk_frames=models.DECODE_CHUNK_FRAMES[memory],
-                                                      split_cfg=models.SPLIT_CFG[memory])
+                                                      decode_chunk_frames=m["families"].FAMILIES["open"].decode_chunk_frames[memory],
+                                                      split_cfg=devices.SPLIT_CFG[memory])
         gen(lengths[0], 2)  # warm-up
         for seconds in lengths:
             if cuda:
@@ -146,7 +146,7 @@ def measure_dtype(m, dtype, blip_dir, sa_dir, plan, timer, image, device, steps,
                 "silent": bool(w.abs().max() == 0)}
 
     # VAE decode of the longest clip's latents, whole vs chunked, and the difference
-    pipe = models.load(sa)
+    pipe = loading.load(sa)
     pipe.to(device)
     frames = soundscape.window_frames(pipe, lengths[-1])
     lat = torch.randn(1, 64, frames, generator=torch.Generator().manual_seed(1)).to(device, pipe.vae.dtype)
@@ -191,8 +191,8 @@ def main() -> None:
     import torch
 
     m = _mods()
-    models = m["models"]
-    models.quiet_libraries()
+    devices, loading = m["devices"], m["loading"]
+    loading.quiet_libraries()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.startswith("cuda")
     steps, lengths, dtypes = args.steps, (10.0, 47.0), args.dtypes
@@ -207,7 +207,7 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%d"), "steps": steps, "build_s": time.perf_counter() - t0, "cases": {}}
     if cuda:
         torch.cuda.empty_cache()
-    plan = models.standalone_plan() if cuda else models.DevicePlan()
+    plan = devices.standalone_plan() if cuda else devices.DevicePlan()
     timer = Timer(device)
     image = torch.rand(1, 512, 768, 3, generator=torch.Generator().manual_seed(0))
 
@@ -217,7 +217,7 @@ def main() -> None:
 
     if cuda and not args.no_compile and not args.smoke:
         cache = os.path.join(tmp, "inductor")
-        models.unload()
+        loading.unload()
         for label in ("compiled fp16, cold cache", "compiled fp16, warm cache (fresh process)"):
             try:
                 out = subprocess.run([sys.executable, __file__, "--child", os.path.dirname(sa_dir), cache,

@@ -32,7 +32,7 @@ def _mods():
 
     load_pack_nodes()
     return {name: importlib.import_module(f"ambient_nodes.{path}")
-            for name, path in {"models": "models.loading", "soundscape": "generate.soundscape", "demo_models": "tools.demo_models", "sa3": "generate.sa3", "extend": "generate.extend", "loop": "generate.inpaint_loop", "vary": "generate.vary"}.items()}
+            for name, path in {"devices": "models.devices", "folders": "models.folders", "loading": "models.loading", "soundscape": "generate.soundscape", "demo_models": "tools.demo_models", "sa3": "generate.sa3", "extend": "generate.extend", "loop": "generate.inpaint_loop", "vary": "generate.vary"}.items()}
 
 
 def measure(fn, cuda: bool, repeat: int = 3) -> dict:
@@ -78,8 +78,8 @@ def main() -> None:
     import torch
 
     m = _mods()
-    models, soundscape, demo, sa3 = m["models"], m["soundscape"], m["demo_models"], m["sa3"]
-    models.quiet_libraries()
+    devices, folders, loading, soundscape, demo, sa3 = m["devices"], m["folders"], m["loading"], m["soundscape"], m["demo_models"], m["sa3"]
+    loading.quiet_libraries()
     cuda = torch.cuda.is_available() and not args.smoke
     device = "cuda" if cuda else "cpu"
     lengths = [4.0, 12.0] if args.smoke else args.lengths
@@ -94,14 +94,14 @@ def main() -> None:
     cases = report["cases"]
     if cuda:
         torch.cuda.empty_cache()
-    plan = models.standalone_plan() if cuda else models.DevicePlan()
-    handle = models.make_handle(models.STABLE_AUDIO, "sa3-medium-random", [root], dtype, plan)
+    plan = devices.standalone_plan() if cuda else devices.DevicePlan()
+    handle = folders.make_handle(folders.STABLE_AUDIO, "sa3-medium-random", [root], dtype, plan)
     t0 = time.perf_counter()
-    pipe = models.load(handle, plan)
+    pipe = loading.load(handle, plan)
     report["load_s"] = time.perf_counter() - t0
     report["params_m"] = {n: sum(p.numel() for p in getattr(pipe, n).parameters()) / 1e6
-                          for n in models.sa_parts(pipe)}
-    del pipe  # only the pack's cache holds the model: models.unload() then really frees it
+                          for n in devices.sa_parts(pipe)}
+    del pipe  # only the pack's cache holds the model: loading.unload() then really frees it
     print(json.dumps({k: v for k, v in report.items() if k != "cases"}), flush=True)
 
     if args.features:
@@ -112,26 +112,26 @@ def main() -> None:
     for memory in ("balanced", "fast", "low-vram"):
         for seconds in lengths:
             def gen(seconds=seconds, memory=memory):
-                with models.stable_audio_session(handle, plan, memory) as (p, stage):
+                with devices.stable_audio_session(handle, plan, memory, node="benchmark") as (p, stage):
                     return soundscape.generate_soundscape(
                         p, PROMPT, seconds=seconds, steps=0, cfg=0.0, seed=0, stage=stage,
-                        decode_chunk_frames=models.decode_chunk_frames(plan, memory, p),
-                        split_cfg=models.SPLIT_CFG[memory])
+                        decode_chunk_frames=devices.decode_chunk_frames(plan, memory, p),
+                        split_cfg=devices.SPLIT_CFG[memory])
             try:
                 cases[f"pack {memory} {seconds:g}s"] = measure(gen, cuda)
             except Exception as err:  # noqa: BLE001 - report and go on
                 cases[f"pack {memory} {seconds:g}s"] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
             print(f"pack {memory} {seconds:g}s", json.dumps(cases[f"pack {memory} {seconds:g}s"]), flush=True)
         if memory == "fast":
-            models.unload()  # leave nothing resident before low-vram
+            loading.unload()  # leave nothing resident before low-vram
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
                 report["resident_before_low_vram_gib"] = torch.cuda.memory_allocated() / GIB
 
     # where the time goes at the longest length: 8 DiT steps alone, then the decode alone (chunk sizes)
-    pipe = models.load(handle, plan)
-    for name in models.sa_parts(pipe):
+    pipe = loading.load(handle, plan)
+    for name in devices.sa_parts(pipe):
         getattr(pipe, name).to(device)
     seconds = lengths[-1]
     latents = sa3.generate(pipe, PROMPT, seconds=seconds, steps=8, seed=0, output="latents")
@@ -154,7 +154,7 @@ def main() -> None:
         from diffusers import StableAudio3Pipeline
 
         del pipe
-        models.unload()
+        loading.unload()
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
@@ -179,11 +179,11 @@ def features(m, handle, plan, cuda: bool, report: dict, smoke: bool = False) -> 
     """Wall time and peak of the SA3-only features through their plain functions, in fast mode."""
     import torch
 
-    models, soundscape, extend, loop, vary = m["models"], m["soundscape"], m["extend"], m["loop"], m["vary"]
+    devices, soundscape, extend, loop, vary = m["devices"], m["soundscape"], m["extend"], m["loop"], m["vary"]
     cases = report["cases"]
     seconds, minutes = (8.0, 0.5) if smoke else (60.0, 10.0)
-    with models.stable_audio_session(handle, plan, "fast") as (pipe, stage):
-        chunk = models.decode_chunk_frames(plan, "fast", pipe)
+    with devices.stable_audio_session(handle, plan, "fast", node="benchmark") as (pipe, stage):
+        chunk = devices.decode_chunk_frames(plan, "fast", pipe)
         clip, rate = soundscape.generate_soundscape(pipe, PROMPT, seconds=seconds, seed=1, stage=stage,
                                                     decode_chunk_frames=chunk)
         runs = {

@@ -39,7 +39,7 @@ def random_warning(size: str) -> str:
 def _mods():
     load_pack_nodes()
     return {n: importlib.import_module(f"ambient_nodes.{path}")
-            for n, path in {"models": "models.loading", "caption": "generate.caption", "prompt": "text.prompt", "soundscape": "generate.soundscape", "clap": "generate.clap", "demo_models": "tools.demo_models"}.items()}
+            for n, path in {"devices": "models.devices", "folders": "models.folders", "loading": "models.loading", "caption": "generate.caption", "prompt": "text.prompt", "soundscape": "generate.soundscape", "clap": "generate.clap", "demo_models": "tools.demo_models"}.items()}
 
 
 def synthetic_images(size=(192, 256)):
@@ -83,7 +83,7 @@ def build_demo(root: str, size: str, m) -> tuple[str, str, str]:
     import torch
 
     demo = m["demo_models"]
-    m["models"].quiet_libraries()
+    m["loading"].quiet_libraries()
     full = size == "full"
     device = "cuda" if full and torch.cuda.is_available() else "cpu"
     with torch.device(device):
@@ -96,7 +96,7 @@ def build_demo(root: str, size: str, m) -> tuple[str, str, str]:
 
 def handle(m, kind, folder, dtype, plan):
     folder = os.path.abspath(folder)
-    return m["models"].make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
+    return m["folders"].make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
 
 
 def sync():
@@ -139,8 +139,8 @@ def main() -> None:
         print(random_warning(args.demo))
     else:
         blip_dir, sa_dir, clap_dir = args.blip, args.stable_audio, args.clap
-    models, prompt_mod, soundscape, clap = m["models"], m["prompt"], m["soundscape"], m["clap"]
-    plan = models.standalone_plan()
+    devices, folders, prompt_mod, soundscape, clap = m["devices"], m["folders"], m["prompt"], m["soundscape"], m["clap"]
+    plan = devices.standalone_plan()
     images = load_images(args.images) if args.images else {
         **load_images(sorted(glob.glob(os.path.join(ROOT, "assets", "*.jpg")))), **synthetic_images()}
     presets = args.presets or list(prompt_mod.PRESET_NAMES)
@@ -150,9 +150,9 @@ def main() -> None:
           f"torch {torch.__version__}")
 
     timing = {"caption": [], "sample": [], "score": []}
-    h_blip = handle(m, models.BLIP, blip_dir, args.dtype, plan)
+    h_blip = handle(m, folders.BLIP, blip_dir, args.dtype, plan)
     captions = {}
-    with models.on_device(h_blip, plan) as (model, processor):
+    with devices.on_device(h_blip, plan) as (model, processor):
         for name in names:
             sync()
             t = time.perf_counter()
@@ -162,23 +162,23 @@ def main() -> None:
             timing["caption"].append(time.perf_counter() - t)
     prompts = {(n, p): prompt_mod.build_prompt(captions[n], p) for n in names for p in presets}
 
-    h_sa = handle(m, models.STABLE_AUDIO, sa_dir, args.dtype, plan)
+    h_sa = handle(m, folders.STABLE_AUDIO, sa_dir, args.dtype, plan)
     takes = {}
-    with models.stable_audio_session(h_sa, plan, "balanced") as (pipe, stage):
+    with devices.stable_audio_session(h_sa, plan, "balanced", node="benchmark") as (pipe, stage):
         for key, (prompt, negative) in prompts.items():
             sync()
             t = time.perf_counter()
             waveform, rate = soundscape.generate_soundscape(
                 pipe, prompt, negative_prompt=negative, seconds=seconds, steps=steps, cfg=args.cfg, seed=args.seed,
                 variations=args.variations, stage=stage,
-                decode_chunk_frames=models.decode_chunk_frames(plan, "balanced", pipe))
+                decode_chunk_frames=devices.decode_chunk_frames(plan, "balanced", pipe))
             sync()
             timing["sample"].append(time.perf_counter() - t)
             takes[key] = (waveform.cpu(), rate)
 
-    h_clap = handle(m, models.CLAP, clap_dir, args.dtype, plan)
+    h_clap = handle(m, folders.CLAP, clap_dir, args.dtype, plan)
     results = {p: {"prompt": [], "best": [], "caption": [], "control": []} for p in presets}
-    with models.on_device(h_clap, plan) as (model, processor):
+    with devices.on_device(h_clap, plan) as (model, processor):
         for (name, preset), (waveform, rate) in takes.items():
             other = names[(names.index(name) + 1) % len(names)]
             texts = [prompts[(name, preset)][0], captions[name], prompts[(other, preset)][0]]

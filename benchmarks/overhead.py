@@ -30,10 +30,11 @@ def main() -> None:
     ap.add_argument("--out", default=".")
     args = ap.parse_args()
     nodes = load_pack_nodes()
-    models = importlib.import_module("ambient_nodes.models.loading")
+    devices = importlib.import_module("ambient_nodes.models.devices")
+    loading = importlib.import_module("ambient_nodes.models.loading")
     soundscape = importlib.import_module("ambient_nodes.generate.soundscape")
     demo = importlib.import_module("ambient_nodes.tools.demo_models")
-    models.quiet_libraries()
+    loading.quiet_libraries()
     base = tempfile.mkdtemp(prefix="overhead_")
     folder_paths.set_base(base)
     blip_dir, sa_dir = demo.build_demo_models(os.path.join(base, "models"), sample_size=224)
@@ -42,13 +43,13 @@ def main() -> None:
     prompt, negative, seconds, steps = "rain on a roof, distant thunder", "music, speech", 10.0, 20
 
     loads = {"n": 0}
-    real_load = models._load_stable_audio
+    real_load = loading._load_stable_audio
 
     def counting(handle):
         loads["n"] += 1
         return real_load(handle)
 
-    models._load_stable_audio = counting
+    loading._load_stable_audio = counting
 
     def graph(window):
         (blip,) = N["AmbientBlipLoader"]().execute(demo.BLIP_NAME, "fp32")
@@ -59,7 +60,7 @@ def main() -> None:
         if window == "default":
             (audio,) = N["AmbientStableAudioSampler"]().execute(sa, prompt, negative, seconds, steps, 7.0, 0, 1)
         else:  # the sampler's own function with the raw pipeline's window and decode
-            with models.stable_audio_session(sa, models.DevicePlan(), "balanced") as (pipe, stage):
+            with devices.stable_audio_session(sa, devices.DevicePlan(), "balanced", node="benchmark") as (pipe, stage):
                 w, r = soundscape.generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds,
                                                       steps=steps, seed=0, window="full", decode_chunk_frames=0)
         return time.perf_counter() - t

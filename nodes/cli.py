@@ -22,10 +22,11 @@ import tempfile
 import time
 
 from .audio.wav import BIT_DEPTHS
-from .models import loading as models
+from .models import devices, folders, loading
 from .text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
 from .tools.model_check import check_models
 
+OOM_ADVICE = "Pass --memory low-vram, or a lower --seconds or --variations, or close other programs on the GPU."
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -44,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("models (local folders; see the README for `hf download`)")
     m.add_argument("--blip", metavar="DIR", help="a transformers BLIP captioning folder")
     m.add_argument("--stable-audio", metavar="DIR", help="a diffusers Stable Audio folder (model_index.json)")
-    m.add_argument("--dtype", choices=models.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
-    m.add_argument("--memory", choices=models.MEMORY_MODES, default="balanced",
+    m.add_argument("--dtype", choices=folders.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
+    m.add_argument("--memory", choices=devices.MEMORY_MODES, default="balanced",
                    help="GPU memory mode: balanced, fast (stays resident), low-vram (6-8 GB cards)")
     m.add_argument("--check", action="store_true", help="only check which models are there (in --blip, "
                    "--stable-audio, which may also name folders of model folders, and --comfyui) and print the "
@@ -134,9 +135,9 @@ def _load_image(path: str):
         return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)[None]
 
 
-def _handle(kind: str, folder: str, dtype: str, plan: models.DevicePlan) -> models.ModelHandle:
+def _handle(kind: str, folder: str, dtype: str, plan: devices.DevicePlan) -> folders.ModelHandle:
     folder = os.path.abspath(folder)
-    return models.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
+    return folders.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
 
 
 def _craft(waveform, rate: int, args: argparse.Namespace):
@@ -183,16 +184,16 @@ def _build_demo(args: argparse.Namespace) -> tempfile.TemporaryDirectory:
     return tmp
 
 
-def _captions(images: list[str], args: argparse.Namespace, plan: models.DevicePlan) -> list[str]:
+def _captions(images: list[str], args: argparse.Namespace, plan: devices.DevicePlan) -> list[str]:
     """One caption per image: BLIP's, or ``--caption`` for every image."""
     from .generate.caption import caption_images
 
     if args.caption:
         return [args.caption for _ in images]
-    blip = _handle(models.BLIP, args.blip, args.dtype, plan)
+    blip = _handle(folders.BLIP, args.blip, args.dtype, plan)
     captions = []
     for path in images:
-        with models.on_device(blip, plan) as (model, processor):
+        with devices.on_device(blip, plan) as (model, processor):
             captions += caption_images(model, processor, _load_image(path), prefix=args.caption_prefix,
                                        max_new_tokens=args.max_tokens, num_beams=args.beams,
                                        on_step=_progress("caption", args.quiet))
@@ -228,18 +229,18 @@ def _save(waveform, rate: int, loop: bool, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The whole chain for each image: caption, prompt, sampling, sound craft, WAV (+ spectrogram)."""
-    from .generate.soundscape import max_seconds_of
+    from .generate.soundscape import NODE, max_seconds_of
 
-    models.quiet_libraries()
+    loading.quiet_libraries()
     demo = _check_run_args(args)
     images = _image_files(args.images or [DEMO_IMAGE])
-    plan = models.standalone_plan()
+    plan = devices.standalone_plan()
     tmp = _build_demo(args) if demo else None
     try:
-        sa = _handle(models.STABLE_AUDIO, args.stable_audio, args.dtype, plan)
+        sa = _handle(folders.STABLE_AUDIO, args.stable_audio, args.dtype, plan)
         captions = _captions(images, args, plan)
-        with models.stable_audio_session(sa, plan, args.memory) as (pipe, stage):
-            craft = {"stage": stage, "decode_chunk_frames": models.decode_chunk_frames(plan, args.memory, pipe)}
+        with devices.stable_audio_session(sa, plan, args.memory, node=NODE, advice=OOM_ADVICE) as (pipe, stage):
+            craft = {"stage": stage, "decode_chunk_frames": devices.decode_chunk_frames(plan, args.memory, pipe)}
             seconds = args.seconds if args.seconds is not None else min(10.0, int(max_seconds_of(pipe) * 100) / 100)
             for path, caption in zip(images, captions):
                 prompt, negative = build_prompt(caption, args.preset, args.extra)
@@ -249,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
                 _save(waveform, rate, loop, args)
     finally:
         if tmp is not None:
-            models.unload()
+            loading.unload()
             tmp.cleanup()
     return 0
 

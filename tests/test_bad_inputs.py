@@ -13,11 +13,7 @@ Every row states what must happen:
 
 "The run device" on this CPU machine: ComfyUI's device is made to read ``cpu:0`` (a distinct name, so the models
 really move there and back), and every device plan the nodes asked for is recorded; after a failure each plan's
-last move must be back to the offload device (``cpu``), and ``models.model_device`` must read ``cpu``.
-
-Rows that need a change in a file owned by the lead are marked ``xfail(strict=True)`` with the change in the
-reason; ``raises=MessageConvention`` limits the expected failure to the message check, so a behaviour regression
-in such a row (a crash, a partial file, a model left on the device) still fails the suite.
+last move must be back to the offload device (``cpu``), and ``loading.model_device`` must read ``cpu``.
 """
 from __future__ import annotations
 
@@ -45,7 +41,7 @@ from conftest import pack, pack_module, run_node
 
 N = pack.NODE_CLASS_MAPPINGS
 DISPLAY = pack.NODE_DISPLAY_NAME_MAPPINGS
-models = pack_module("models.loading")
+loading = pack_module("models.loading")
 glue = pack_module("comfy.glue")
 mm = pytest.importorskip("comfy.model_management")
 
@@ -164,8 +160,6 @@ class Case:
     writes: bool = False                # good rows of Save WAV: new files in the output folder are expected
     keeps: tuple[str, ...] = ()         # error rows: complete files (relative to output) that may stay
     convention: bool = True             # error rows whose message is ours (False: e.g. a KeyboardInterrupt)
-    lead: str | None = None             # the message needs this change in a lead file
-    crash: str | None = None            # the row crashes today; needs this change in a lead file
     setup: Callable[[Ctx], None] | None = None
 
 
@@ -450,21 +444,6 @@ SAVE = "AmbientSaveWav"
 BLIP_LOADER = "AmbientBlipLoader"
 SA_LOADER = "AmbientStableAudioLoader"
 
-LEAD_MODEL_MESSAGE = ('needs lead (nodes/models.py): load and folder errors should name the input and its value, '
-                      "e.g. 'Load BLIP Caption Model: \"model\" is \"<name>\": <what is wrong>. <fix>' in "
-                      "resolve_model_folder (corrupt config.json, pickle-only weights, remote code) and _load_failed")
-LEAD_LOAD_CATCH = ("needs lead (nodes/models.py load()): a truncated model.safetensors raises "
-                   "safetensors.SafetensorError (an Exception, not OSError/ValueError) from transformers, which "
-                   "escapes load()'s except tuple; catch Exception there and wrap it with _load_failed")
-LEAD_CUSTOM_PIPELINE = ("needs lead (nodes/models.py): model_index.json with _class_name as a list (a custom "
-                        "pipeline file, ['pipeline_evil', 'StableAudioPipeline']) makes `cls not in "
-                        "STABLE_AUDIO_FAMILIES` raise TypeError: unhashable type 'list'; _stable_audio_class should "
-                        "return only str class names, and resolve_model_folder refuse a list with the remote-code "
-                        "message")
-LEAD_CUSTOM_COMPONENT = ("needs lead (nodes/models.py resolve_model_folder): a component entry whose library is "
-                         "not diffusers/transformers/stable_audio (['my_transformer', 'MyTransformer'], code in the "
-                         "folder) is only stopped by diffusers and reported as 'could not load ... download it "
-                         "again'; refuse it up front with the remote-code message naming \"model\"")
 
 CASES: list[Case] = [
     # ----------------------------------------------------------------------------------------------- images
@@ -650,8 +629,7 @@ CASES: list[Case] = [
     E("stable-audio-folder-of-wrong-pipeline", SA_LOADER, _loader(SA_LOADER, "a-stable-diffusion"), ValueError,
       '"model"', "a-stable-diffusion", "StableDiffusionPipeline", "Pick a Stable Audio folder", setup=_sa_type_sd),
     E("blip-corrupt-config-json", BLIP_LOADER, _loader(BLIP_LOADER, "corrupt-config"), ValueError,
-      '"model"', "corrupt-config", "not valid JSON", "Download the folder again", setup=_blip_corrupt_config,
-      lead=LEAD_MODEL_MESSAGE),
+      '"model"', "corrupt-config", "not valid JSON", "Download the folder again", setup=_blip_corrupt_config),
     E("stable-audio-corrupt-model-index-json", SA_LOADER, _loader(SA_LOADER, "corrupt-index"), ValueError,
       '"model"', "corrupt-index", "model_index.json", "hf download", setup=_sa_corrupt_index),
     E("stable-audio-corrupt-component-config", SA_LOADER, _loader(SA_LOADER, "corrupt-component"), ValueError,
@@ -663,25 +641,24 @@ CASES: list[Case] = [
       '"model"', "truncated", "download it again", setup=_sa_truncated),
     E("blip-pickle-only-refused-never-unpickled", BLIP_LOADER, _loader(BLIP_LOADER, "pickle-only"), ValueError,
       '"model"', "pickle-only", "only pickle weights", "Download the .safetensors weights",
-      setup=_blip_pickle_only, lead=LEAD_MODEL_MESSAGE),
+      setup=_blip_pickle_only),
     E("stable-audio-ckpt-bin-only-refused-never-unpickled", SA_LOADER, _loader(SA_LOADER, "ckpt-only"), ValueError,
       '"model"', "ckpt-only", "only pickle weights", "Download the .safetensors weights",
-      setup=_sa_pickle_only, lead=LEAD_MODEL_MESSAGE),
+      setup=_sa_pickle_only),
     G("blip-pickle-beside-safetensors-never-unpickled-ok", BLIP_LOADER, _loader(BLIP_LOADER, "both-weights"),
-      lambda c, out: _never_ran(c) or models.model_device(models.load(out[0])) == "cpu" or pytest.fail("device"),
+      lambda c, out: _never_ran(c) or loading.model_device(loading.load(out[0])) == "cpu" or pytest.fail("device"),
       setup=_blip_pickle_beside_safetensors),
     E("blip-config-asks-for-remote-code-never-executed", BLIP_LOADER, _loader(BLIP_LOADER, "remote-code"),
-      ValueError, '"model"', "remote-code", "auto_map", "Use the official folder", setup=_blip_remote_code,
-      lead=LEAD_MODEL_MESSAGE),
+      ValueError, '"model"', "remote-code", "auto_map", "Use the official folder", setup=_blip_remote_code),
     E("blip-config-trust-remote-code-key-refused", BLIP_LOADER, _loader(BLIP_LOADER, "trust-key"),
       ValueError, '"model"', "trust-key", "never runs code", "Use the official folder",
-      setup=_blip_trust_remote_code_key, lead=LEAD_MODEL_MESSAGE),
+      setup=_blip_trust_remote_code_key),
     E("stable-audio-encoder-asks-for-remote-code-never-executed", SA_LOADER,
       _loader(SA_LOADER, "encoder-remote-code"), ValueError, '"model"', "encoder-remote-code", "never runs code",
-      "Use the official folder", setup=_sa_text_encoder_auto_map, lead=LEAD_MODEL_MESSAGE),
+      "Use the official folder", setup=_sa_text_encoder_auto_map),
     E("stable-audio-custom-component-code-never-executed", SA_LOADER, _loader(SA_LOADER, "custom-component"),
       ValueError, '"model"', "custom-component", "never runs code", "Use the official folder",
-      setup=_sa_custom_component, lead=LEAD_CUSTOM_COMPONENT),
+      setup=_sa_custom_component),
     E("stable-audio-custom-pipeline-class-never-executed", SA_LOADER, _loader(SA_LOADER, "custom-pipeline"),
       ValueError, '"model"', "custom-pipeline", "never runs code", "Use the official folder",
       setup=_sa_custom_pipeline),
@@ -791,10 +768,10 @@ def _plans_back_on_offload(ctx: Ctx) -> None:
     for plan in ctx.plans:
         if plan.moves:
             assert plan.moves[-1][1] == plan.offload_device, f"left on {plan.moves[-1][1]}: {plan.moves}"
-    for kind in models.cached_kinds():
-        obj = models._CACHE[kind][1]
-        assert models.model_device(obj) == "cpu"
-        for m in models._modules(obj):
+    for kind in loading.cached_kinds():
+        obj = loading._CACHE[kind][1]
+        assert loading.model_device(obj) == "cpu"
+        for m in loading.modules_of(obj):
             assert all(p.device.type == "cpu" for p in m.parameters())
 
 
@@ -825,15 +802,7 @@ def ctx(comfy_models, output_dir, tmp_path, monkeypatch, caplog):
         os.chmod(p, 0o755)
 
 
-def _marks(case: Case):
-    if case.crash:
-        return [pytest.mark.xfail(reason=case.crash, strict=True)]
-    if case.lead:
-        return [pytest.mark.xfail(reason=case.lead, strict=True, raises=MessageConvention)]
-    return []
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=_marks(c)) for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_bad_input(case: Case, ctx: Ctx):
     if case.setup:
         case.setup(ctx)
@@ -893,7 +862,7 @@ def test_the_table_is_big_enough_and_ids_are_unique():
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES
-                                  if c.node in (BLIP_LOADER, SA_LOADER) and c.error and not c.crash])
+                                  if c.node in (BLIP_LOADER, SA_LOADER) and c.error])
 def test_loader_check_when_queued_agrees_with_the_run(case: Case, ctx: Ctx):
     """ComfyUI calls VALIDATE_INPUTS when the prompt is queued: a folder that cannot work is reported there, with
     the same message the run would raise; what only loading can find (corrupt weights) passes it."""

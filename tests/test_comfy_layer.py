@@ -5,17 +5,12 @@ import re
 import pytest
 import torch
 
-from conftest import needs_sa3, pack, pack_module
+from conftest import needs_sa3, pack, pack_module, run_node
 
 N = pack.NODE_CLASS_MAPPINGS
 glue = pack_module("comfy.glue")
 loaders = pack_module("comfy.loaders")
 prompt = pack_module("text.prompt")
-
-
-def _run(node_id, **kwargs):
-    cls = N[node_id]
-    return getattr(cls(), cls.FUNCTION)(**kwargs)
 
 
 def _inputs(node_id):
@@ -106,7 +101,7 @@ def _clip(seconds=3.0):
 
 def _sa(comfy_models, family):
     name = comfy_models["stable_audio_name" if family == "open" else "stable_audio3_name"]
-    return _run("AmbientStableAudioLoader", model=name, dtype="fp32")[0]
+    return run_node("AmbientStableAudioLoader", model=name, dtype="fp32")[0]
 
 
 OOM_CASES = [
@@ -132,11 +127,11 @@ OOM_CASES = [
 @pytest.mark.parametrize("node_id, family, inputs, starts, absent", OOM_CASES)
 def test_out_of_memory_speaks_for_the_calling_node(node_id, family, inputs, starts, absent, comfy_models,
                                                    monkeypatch):
-    models = pack_module("models.loading")
+    devices = pack_module("models.devices")
     sa = _sa(comfy_models, family)
     _oom_on_first_step(monkeypatch)
-    with pytest.raises(models.OutOfMemory) as err:
-        _run(node_id, **inputs(sa))
+    with pytest.raises(devices.OutOfMemory) as err:
+        run_node(node_id, **inputs(sa))
     message = str(err.value)
     assert message.startswith(starts), message
     assert "close other models" in message and message.count(":") == 1, message

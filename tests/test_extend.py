@@ -8,7 +8,9 @@ import torch
 from conftest import pack_module, run_node
 
 extend = pack_module("generate.extend")
-models = pack_module("models.loading")
+devices = pack_module("models.devices")
+folders = pack_module("models.folders")
+loading = pack_module("models.loading")
 soundscape = pack_module("generate.soundscape")
 
 
@@ -17,8 +19,8 @@ def long_model(tmp_path_factory):
     demo = pack_module("tools.demo_models")
     root = tmp_path_factory.mktemp("extend_models") / "diffusers"
     demo.build_tiny_stable_audio(str(root / "sa448"), sample_size=448)
-    handle = models.make_handle(models.STABLE_AUDIO, "sa448", [str(root)], "fp32", models.DevicePlan())
-    return handle, models.load(handle)
+    handle = folders.make_handle(folders.STABLE_AUDIO, "sa448", [str(root)], "fp32", devices.DevicePlan())
+    return handle, loading.load(handle)
 
 
 def _level_db(x):
@@ -90,7 +92,7 @@ def test_node_cancel_mid_extend_stops_and_moves_model_back(long_model, interrupt
     with pytest.raises(mm.InterruptProcessingException):
         run_node("AmbientExtend", **args, minutes=5.0, steps=3)
     assert len(ticks) == 7
-    assert models.model_device(pipe) == "cpu"
+    assert loading.model_device(pipe) == "cpu"
     interrupt_after(10**9)
     (audio,) = run_node("AmbientExtend", **args, minutes=0.5, steps=2)
     assert audio["waveform"].shape == (1, 2, 30 * 44100)
@@ -106,8 +108,8 @@ def sa3_model(tmp_path_factory):
     demo = pack_module("tools.demo_models")
     root = tmp_path_factory.mktemp("extend_sa3") / "diffusers"
     demo.build_tiny_stable_audio3(str(root / "sa3"))
-    handle = models.make_handle(models.STABLE_AUDIO, "sa3", [str(root)], "fp32", models.DevicePlan())
-    return handle, models.load(handle)
+    handle = folders.make_handle(folders.STABLE_AUDIO, "sa3", [str(root)], "fp32", devices.DevicePlan())
+    return handle, loading.load(handle)
 
 
 def test_method_follows_the_model(long_model, sa3_model):

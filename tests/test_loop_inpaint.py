@@ -14,7 +14,9 @@ pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no Stabl
 
 loop = pack_module("generate.inpaint_loop")
 seamless = pack_module("audio.loop")
-models = pack_module("models.loading")
+devices = pack_module("models.devices")
+folders = pack_module("models.folders")
+loading = pack_module("models.loading")
 soundscape = pack_module("generate.soundscape")
 vary = pack_module("generate.vary")
 mix = pack_module("audio.mix")
@@ -40,13 +42,13 @@ def _source(seconds=SECONDS, rate=SR, channels=2, seed=0) -> torch.Tensor:
 
 
 def _handle(comfy_models, name_key="stable_audio3_name"):
-    return models.make_handle(models.STABLE_AUDIO, comfy_models[name_key],
-                              [str(comfy_models["base"] / "models" / "diffusers")], "fp32", models.DevicePlan())
+    return folders.make_handle(folders.STABLE_AUDIO, comfy_models[name_key],
+                              [str(comfy_models["base"] / "models" / "diffusers")], "fp32", devices.DevicePlan())
 
 
 @pytest.fixture
 def pipe(comfy_models):
-    return models.load(_handle(comfy_models))
+    return loading.load(_handle(comfy_models))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def looped(comfy_models):
 
     def run(seed: int):
         if seed not in done:
-            done[seed] = loop.inpaint_loop(models.load(_handle(comfy_models)), _source(), SR, PROMPT,
+            done[seed] = loop.inpaint_loop(loading.load(_handle(comfy_models)), _source(), SR, PROMPT,
                                            joint_seconds=JOINT, fade_seconds=FADE, seed=seed)
         return done[seed]
 
@@ -164,7 +166,7 @@ def test_errors_name_the_input_and_the_fix(comfy_models, pipe):
         loop.inpaint_loop(pipe, _source(), SR, PROMPT, seed=-1)
     with pytest.raises(ValueError, match=r'^Make Seamless Loop: "prompt" is NoneType'):
         loop.inpaint_loop(pipe, _source(), SR, None)
-    open_pipe = models.load(_handle(comfy_models, "stable_audio_name"))
+    open_pipe = loading.load(_handle(comfy_models, "stable_audio_name"))
     with pytest.raises(ValueError) as err:
         loop.inpaint_loop(open_pipe, _source(), SR, PROMPT)
     msg = str(err.value)
@@ -197,7 +199,7 @@ def test_node_auto_inpaints_with_sa3_and_cross_fades_otherwise(handles, interrup
                                    "loop_seed": 0, "loop_model": sa3.name}
     assert [v for v, _ in ticks] == list(range(9)) and {t for _, t in ticks} == {8}  # the model's own 8 steps
     # the same as the plain function with the node's defaults (0.5 s fades)
-    ref, _ = loop.inpaint_loop(models.load(sa3), _source(), SR, PROMPT, joint_seconds=JOINT)
+    ref, _ = loop.inpaint_loop(loading.load(sa3), _source(), SR, PROMPT, joint_seconds=JOINT)
     assert torch.equal(out["waveform"], ref)
     short = int(SECONDS * SR) - SR  # cross-fade: shorter by the 1 s overlap
     assert _node(model=open_model, prompt=PROMPT)["waveform"].shape[-1] == short  # auto + Open 1.0

@@ -1,4 +1,5 @@
 """Model folders: listing, checking, loading through the real from_pretrained, caching, device moves."""
+import dataclasses
 import json
 import os
 import shutil
@@ -8,7 +9,10 @@ import torch
 
 from conftest import pack_module
 
-models = pack_module("models.loading")
+devices = pack_module("models.devices")
+families = pack_module("models.families")
+folders = pack_module("models.folders")
+loading = pack_module("models.loading")
 
 
 def test_lists_only_folders_of_the_right_kind(comfy_models, tmp_path):
@@ -16,27 +20,27 @@ def test_lists_only_folders_of_the_right_kind(comfy_models, tmp_path):
     shutil.copytree(comfy_models["stable_audio"], root / "sub" / "my-sa")
     (root / "sd15").mkdir()
     (root / "sd15" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
-    assert models.list_model_folders(models.STABLE_AUDIO, [str(root)]) == ["sub/my-sa"]
+    assert folders.list_model_folders(folders.STABLE_AUDIO, [str(root)]) == ["sub/my-sa"]
     blip_root = os.path.dirname(comfy_models["blip"])
-    assert models.list_model_folders(models.BLIP, [blip_root, str(tmp_path / "missing")]) == [comfy_models["blip_name"]]
-    assert models.list_model_folders(models.BLIP, [str(root)]) == []
+    assert folders.list_model_folders(folders.BLIP, [blip_root, str(tmp_path / "missing")]) == [comfy_models["blip_name"]]
+    assert folders.list_model_folders(folders.BLIP, [str(root)]) == []
 
 
 def test_missing_folder_message_names_node_folder_and_fix(comfy_models):
     roots = [os.path.dirname(comfy_models["blip"])]
     with pytest.raises(ValueError) as e:
-        models.resolve_model_folder(models.BLIP, "blip-image-captioning-large", roots)
+        folders.resolve_model_folder(folders.BLIP, "blip-image-captioning-large", roots)
     msg = str(e.value)
     assert msg.startswith('Load BLIP Caption Model: "model" is "blip-image-captioning-large"')
     assert roots[0] in msg and "hf download Salesforce/blip-image-captioning-large" in msg
     with pytest.raises(ValueError, match="stable-audio-open-1.0.*licence|licence.*stable-audio-open-1.0"):
-        models.resolve_model_folder(models.STABLE_AUDIO, "nope", [os.path.dirname(comfy_models["stable_audio"])])
+        folders.resolve_model_folder(folders.STABLE_AUDIO, "nope", [os.path.dirname(comfy_models["stable_audio"])])
 
 
 @pytest.mark.parametrize("name", ["../etc", "/abs/path", "", None])
 def test_folder_names_cannot_escape_the_model_folder(comfy_models, name):
     with pytest.raises(ValueError, match="not a folder name inside"):
-        models.resolve_model_folder(models.BLIP, name, [os.path.dirname(comfy_models["blip"])])
+        folders.resolve_model_folder(folders.BLIP, name, [os.path.dirname(comfy_models["blip"])])
 
 
 def test_wrong_type_corrupt_pickle_and_remote_code_are_refused(comfy_models, tmp_path):
@@ -45,25 +49,25 @@ def test_wrong_type_corrupt_pickle_and_remote_code_are_refused(comfy_models, tmp
     # a Stable Audio folder where BLIP is expected
     shutil.copytree(os.path.join(sa_src, "text_encoder"), root / "t5")
     with pytest.raises(ValueError, match='holds a "t5" model, not BLIP'):
-        models.resolve_model_folder(models.BLIP, "t5", [str(root)])
+        folders.resolve_model_folder(folders.BLIP, "t5", [str(root)])
     # corrupt config.json
     shutil.copytree(blip_src, root / "corrupt")
     (root / "corrupt" / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        models.resolve_model_folder(models.BLIP, "corrupt", [str(root)])
+        folders.resolve_model_folder(folders.BLIP, "corrupt", [str(root)])
     # pickle-only weights: refused before anything is unpickled
     shutil.copytree(blip_src, root / "pickle")
     os.remove(root / "pickle" / "model.safetensors")
     (root / "pickle" / "pytorch_model.bin").write_bytes(b"\x80\x04 would run code")
     with pytest.raises(ValueError, match="only pickle weights"):
-        models.resolve_model_folder(models.BLIP, "pickle", [str(root)])
+        folders.resolve_model_folder(folders.BLIP, "pickle", [str(root)])
     # remote code
     shutil.copytree(blip_src, root / "remote")
     cfg = json.loads((root / "remote" / "config.json").read_text())
     cfg["auto_map"] = {"AutoModel": "evil.Model"}
     (root / "remote" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="never runs code from model folders"):
-        models.resolve_model_folder(models.BLIP, "remote", [str(root)])
+        folders.resolve_model_folder(folders.BLIP, "remote", [str(root)])
 
 
 def test_truncated_weights_give_a_clear_load_error(comfy_models, tmp_path):
@@ -71,25 +75,25 @@ def test_truncated_weights_give_a_clear_load_error(comfy_models, tmp_path):
     shutil.copytree(comfy_models["stable_audio"], root / "broken")
     weights = root / "broken" / "transformer" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    handle = models.make_handle(models.STABLE_AUDIO, "broken", [str(root)], "fp32", models.DevicePlan())
+    handle = folders.make_handle(folders.STABLE_AUDIO, "broken", [str(root)], "fp32", devices.DevicePlan())
     with pytest.raises(ValueError, match="Load Stable Audio Model: could not load .*download it again"):
-        models.load(handle)
-    assert models.STABLE_AUDIO not in models.cached_kinds()
+        loading.load(handle)
+    assert folders.STABLE_AUDIO not in loading.cached_kinds()
 
 
 def test_loads_once_per_folder_and_dtype_and_keeps_one_per_kind(comfy_models):
     roots = [os.path.dirname(comfy_models["stable_audio"])]
-    plan = models.DevicePlan()
-    h32 = models.make_handle(models.STABLE_AUDIO, comfy_models["stable_audio_name"], roots, "auto", plan)
+    plan = devices.DevicePlan()
+    h32 = folders.make_handle(folders.STABLE_AUDIO, comfy_models["stable_audio_name"], roots, "auto", plan)
     assert h32.dtype == "fp32" and h32.family == "StableAudioPipeline"  # auto on the CPU is fp32
-    a = models.load(h32)
-    assert models.load(h32) is a
-    h16 = models.make_handle(models.STABLE_AUDIO, comfy_models["stable_audio_name"], roots, "bf16", plan)
-    b = models.load(h16)
+    a = loading.load(h32)
+    assert loading.load(h32) is a
+    h16 = folders.make_handle(folders.STABLE_AUDIO, comfy_models["stable_audio_name"], roots, "bf16", plan)
+    b = loading.load(h16)
     assert b is not a and b.transformer.dtype == torch.bfloat16
-    assert models.load(h32) is not a  # one per kind: the fp32 copy was released
+    assert loading.load(h32) is not a  # one per kind: the fp32 copy was released
     with pytest.raises(ValueError, match='"dtype" is \'fp8\''):
-        models.make_handle(models.STABLE_AUDIO, comfy_models["stable_audio_name"], roots, "fp8", plan)
+        folders.make_handle(folders.STABLE_AUDIO, comfy_models["stable_audio_name"], roots, "fp8", plan)
 
 
 def test_on_device_asks_for_room_and_moves_back_even_on_error(comfy_models):
@@ -98,21 +102,21 @@ def test_on_device_asks_for_room_and_moves_back_even_on_error(comfy_models):
     # "cpu:0" stands in for an accelerator here (a distinct device name, so the move happens); the GPU
     # benchmark checks real moves
     emptied = []
-    plan = models.DevicePlan(load_device="cpu:0", offload_device="cpu", free_memory=freed.append,
+    plan = devices.DevicePlan(load_device="cpu:0", offload_device="cpu", free_memory=freed.append,
                              after_offload=lambda: emptied.append(1))
-    handle = models.make_handle(models.BLIP, comfy_models["blip_name"], roots, "fp32", plan)
+    handle = folders.make_handle(folders.BLIP, comfy_models["blip_name"], roots, "fp32", plan)
     with pytest.raises(RuntimeError, match="boom"):
-        with models.on_device(handle, plan) as (model, _):
+        with devices.on_device(handle, plan) as (model, _):
             assert plan.moves == [("blip", "cpu:0")]
             raise RuntimeError("boom")
-    model, _ = models.load(handle)
-    assert models.model_device(model) == "cpu"
+    model, _ = loading.load(handle)
+    assert loading.model_device(model) == "cpu"
     assert plan.moves == [("blip", "cpu:0"), ("blip", "cpu")] and emptied == [1]
-    assert freed and freed[0] >= models.model_bytes(model)
+    assert freed and freed[0] >= loading.model_bytes(model)
 
 
 def test_standalone_plan_on_this_machine():
-    plan = models.standalone_plan()
+    plan = devices.standalone_plan()
     if torch.cuda.is_available():
         assert (plan.load_device, plan.auto_dtype) == ("cuda", "fp16")
     else:
@@ -138,12 +142,12 @@ def test_a_stable_audio_3_folder_on_a_diffusers_without_it_says_what_to_install(
     needed = "0.42.0"
     if HAS_SA3:
         needed = "99.0.0"
-        monkeypatch.setitem(models.STABLE_AUDIO_FAMILIES, "StableAudio3Pipeline",
-                            {"label": "Stable Audio 3", "diffusers": needed})
-    assert models.list_model_folders(models.STABLE_AUDIO, [str(tmp_path / "diffusers")]) == ["stable-audio-3-medium"]
+        monkeypatch.setitem(families.FAMILIES, "sa3-medium",
+                        dataclasses.replace(families.FAMILIES["sa3-medium"], min_diffusers=needed))
+    assert folders.list_model_folders(folders.STABLE_AUDIO, [str(tmp_path / "diffusers")]) == ["stable-audio-3-medium"]
     with pytest.raises(ValueError) as err:
-        models.make_handle(models.STABLE_AUDIO, "stable-audio-3-medium", [str(tmp_path / "diffusers")], "fp32",
-                           models.DevicePlan())
+        folders.make_handle(folders.STABLE_AUDIO, "stable-audio-3-medium", [str(tmp_path / "diffusers")], "fp32",
+                           devices.DevicePlan())
     assert str(err.value) == (
         f'Load Stable Audio Model: "model" folder {folder} is a Stable Audio 3 model (StableAudio3Pipeline), which '
         f'needs diffusers {needed} or newer; this Python has diffusers {version("diffusers")}. Run `pip install -U '

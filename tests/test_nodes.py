@@ -142,8 +142,8 @@ def test_bad_numbers_are_refused_before_sampling(loaded, field, value, needle):
 def test_long_prompt_is_shortened_on_a_word_boundary(loaded, caplog):
     _, sa = loaded
     soundscape = pack_module("generate.soundscape")
-    models = pack_module("models.loading")
-    pipe = models.load(sa)
+    loading = pack_module("models.loading")
+    pipe = loading.load(sa)
     long = ", ".join(["waves breaking on sand"] * 40)
     short = soundscape.fit_prompt(pipe, long)
     assert len(pipe.tokenizer(short)["input_ids"]) <= pipe.tokenizer.model_max_length

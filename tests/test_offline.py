@@ -122,7 +122,7 @@ def _check_calls(calls: list[dict], model_folders: list[str]) -> None:
 
 
 def test_whole_chain_makes_no_network_or_hub_call(comfy_models, output_dir, monkeypatch):
-    models = pack_module("models.loading")
+    loading = pack_module("models.loading")
     guards = _guards()
     for target, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"), (socket, "create_connection"),
                          (socket, "getaddrinfo")):
@@ -147,11 +147,11 @@ def test_whole_chain_makes_no_network_or_hub_call(comfy_models, output_dir, monk
         monkeypatch.setattr(base, "from_pretrained", base.__dict__["from_pretrained"])
     guards["install_guards"]()
     guards["spy_from_pretrained"]()
-    models.unload()  # load from disk, not from the cache of an earlier test
+    loading.unload()  # load from disk, not from the cache of an earlier test
     try:
         ui = whole_chain(comfy_models["blip_name"], comfy_models["stable_audio_name"])
     finally:
-        models.unload()  # the models loaded under the spies are not kept for later tests
+        loading.unload()  # the models loaded under the spies are not kept for later tests
     assert guards["ATTEMPTS"] == []
     assert (output_dir / "offline" / ui["ui"]["audio"][0]["filename"]).is_file()
     _check_calls(guards["CALLS"], [comfy_models["blip"], comfy_models["stable_audio"]])

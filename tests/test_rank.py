@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from conftest import pack, pack_module, run_node
 
 N = pack.NODE_CLASS_MAPPINGS
-models = pack_module("models.loading")
+loading = pack_module("models.loading")
 clap = pack_module("generate.clap")
 glue = pack_module("comfy.glue")
 demo = pack_module("tools.demo_models")
@@ -54,7 +54,7 @@ def handle(clap_root):
 
 @pytest.fixture
 def loaded(handle):
-    return models.load(handle)
+    return loading.load(handle)
 
 
 def noise(batch=3, channels=2, seconds=2.0, rate=48000, seed=0, scale=0.1):
@@ -132,8 +132,8 @@ def assert_offloaded(plans):
     for plan in plans:
         if plan.moves:
             assert plan.moves[-1][1] == plan.offload_device, plan.moves
-    for kind in models.cached_kinds():
-        for m in models._modules(models._CACHE[kind][1]):
+    for kind in loading.cached_kinds():
+        for m in loading.modules_of(loading._CACHE[kind][1]):
             assert all(p.device.type == "cpu" and str(p.device) == "cpu" for p in m.parameters())
 
 
@@ -148,10 +148,10 @@ def test_loader_lists_checks_and_loads_the_clap_folder(clap_root, comfy_models, 
     (h,) = run_node("AmbientClapLoader", model=NAME, dtype="auto")
     assert (h.kind, h.family, h.name, h.dtype) == ("clap", "ClapModel", NAME, "fp32")
     assert h.path == str(clap_root / NAME)
-    model, processor = models.load(h)
+    model, processor = loading.load(h)
     assert isinstance(model, ClapModel) and isinstance(processor, ClapProcessor) and not model.training
     assert processor.feature_extractor.sampling_rate == 48000 and processor.feature_extractor.max_length_s == 10
-    assert models.load(h)[0] is model  # cached
+    assert loading.load(h)[0] is model  # cached
     # a BLIP folder in models/clap: not listed, refused when queued with the run's own message
     extra = tmp_path / "clap"
     shutil.copytree(comfy_models["blip"], extra / "a-blip")
@@ -284,7 +284,7 @@ def test_fusion_models_are_deterministic_and_leave_numpy_random_alone(clap_root)
     """The "fusion" feature extractor marks one short clip as "longer" at random (numpy's global generator), which
     changes that clip's embedding in a fusion model: the pack overrides it and restores numpy's state."""
     (h,) = run_node("AmbientClapLoader", model=FUSED, dtype="fp32")
-    model, processor = models.load(h)
+    model, processor = loading.load(h)
     assert model.config.audio_config.enable_fusion and processor.feature_extractor.truncation == "fusion"
     takes = noise(3, seconds=2.0, seed=7)
     np.random.seed(0)

@@ -1,6 +1,7 @@
 """Stable Audio 3 through the pack: its own loop against diffusers' three SA3 pipelines (text, audio-to-audio,
 inpainting), chunked autoencoding, the family's limits and defaults, the loader's refusals (diffusers too old,
 SA3 Small's SAME-S), exact rotary frequencies under half precision, and the sampler node on a SA3 folder."""
+import dataclasses
 import json
 import math
 import shutil
@@ -10,7 +11,10 @@ import torch
 
 from conftest import HAS_SA3, pack_module, run_node
 
-models = pack_module("models.loading")
+devices = pack_module("models.devices")
+families = pack_module("models.families")
+folders = pack_module("models.folders")
+loading = pack_module("models.loading")
 soundscape = pack_module("generate.soundscape")
 demo = pack_module("tools.demo_models")
 sa3 = pack_module("generate.sa3")
@@ -27,8 +31,8 @@ def root(tmp_path_factory):
 
 
 def _load(root, name="small", dtype="fp32"):
-    handle = models.make_handle(models.STABLE_AUDIO, name, [str(root)], dtype, models.DevicePlan())
-    return handle, models.load(handle)
+    handle = folders.make_handle(folders.STABLE_AUDIO, name, [str(root)], dtype, devices.DevicePlan())
+    return handle, loading.load(handle)
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +96,16 @@ def test_chunked_autoencoding_matches_whole(pipe):
 
 def test_family_limits_and_defaults(root, pipe):
     _, medium = _load(root, "medium")
-    assert soundscape.family_of(pipe) == "sa3-small" and soundscape.max_seconds_of(pipe) == 120.0
-    assert soundscape.family_of(medium) == "sa3-medium" and soundscape.max_seconds_of(medium) == 380.0
-    assert soundscape.model_defaults(pipe) == (8, 1.0)
+    assert families.family_of(pipe).key == "sa3-small" and soundscape.max_seconds_of(pipe) == 120.0
+    assert families.family_of(medium).key == "sa3-medium" and soundscape.max_seconds_of(medium) == 380.0
+    assert families.model_defaults(pipe) == (8, 1.0)
     assert soundscape.resolve_defaults(pipe, 0, 0.0) == (8, 1.0)
     assert soundscape.resolve_defaults(pipe, 12, 3.0) == (12, 3.0)
-    assert soundscape.prompt_token_limit(pipe) == 256
+    assert families.prompt_token_limit(pipe) == 256
     # the undistilled base checkpoint samples deterministically: 100 steps with guidance
     base = type(pipe)(**{**pipe.components, "scheduler": type(pipe.scheduler).from_config(
         pipe.scheduler.config, stochastic_sampling=False)})
-    assert soundscape.model_defaults(base) == (100, 7.0)
+    assert families.model_defaults(base) == (100, 7.0)
     with pytest.raises(ValueError, match=r'"seconds" is 381 but this model makes at most 380\.00 s'):
         soundscape.generate_soundscape(medium, "rain", seconds=381.0, steps=1)
 
@@ -117,18 +121,18 @@ def test_medium_makes_long_audio_with_flat_decode(root):
 
 
 def test_sa3_options_are_refused_for_open_models(comfy_models):
-    handle = models.make_handle(models.STABLE_AUDIO, comfy_models["stable_audio_name"],
-                                [str(comfy_models["base"] / "models" / "diffusers")], "fp32", models.DevicePlan())
+    handle = folders.make_handle(folders.STABLE_AUDIO, comfy_models["stable_audio_name"],
+                                [str(comfy_models["base"] / "models" / "diffusers")], "fp32", devices.DevicePlan())
     with pytest.raises(ValueError, match="need a Stable Audio 3 model"):
-        soundscape.generate_soundscape(models.load(handle), "rain", seconds=1.0, steps=1,
+        soundscape.generate_soundscape(loading.load(handle), "rain", seconds=1.0, steps=1,
                                        reference=torch.zeros(1, 2, 44100), strength=0.5)
 
 
 def test_loader_says_which_diffusers_the_folder_needs(root, monkeypatch):
-    monkeypatch.setitem(models.STABLE_AUDIO_FAMILIES, "StableAudio3Pipeline",
-                        {"label": "Stable Audio 3", "diffusers": "99.0.0"})
+    monkeypatch.setitem(families.FAMILIES, "sa3-medium",
+                        dataclasses.replace(families.FAMILIES["sa3-medium"], min_diffusers="99.0.0"))
     with pytest.raises(ValueError) as err:
-        models.make_handle(models.STABLE_AUDIO, "small", [str(root)], "fp32", models.DevicePlan())
+        folders.make_handle(folders.STABLE_AUDIO, "small", [str(root)], "fp32", devices.DevicePlan())
     msg = str(err.value)
     assert msg.startswith('Load Stable Audio Model: "model" folder ')
     assert "is a Stable Audio 3 model (StableAudio3Pipeline), which needs diffusers 99.0.0 or newer" in msg
@@ -144,14 +148,14 @@ def test_loader_refuses_sa3_small_same_s_autoencoder(root, tmp_path):
         cfg.pop(key)  # AutoencoderSAME's defaults: the SAME-S geometry
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ValueError) as err:
-        models.make_handle(models.STABLE_AUDIO, "sa3-small", [str(tmp_path / "diffusers")], "fp32",
-                           models.DevicePlan())
+        folders.make_handle(folders.STABLE_AUDIO, "sa3-small", [str(tmp_path / "diffusers")], "fp32",
+                           devices.DevicePlan())
     assert "has the SAME-S autoencoder of Stable Audio 3 Small" in str(err.value)
     assert "would make wrong audio" in str(err.value)
 
 
 def test_half_precision_keeps_rotary_positions_exact(root):
-    models.unload()
+    loading.unload()
     handle, pipe = _load(root, "medium", "bf16")
     assert pipe.transformer.dtype == torch.bfloat16
     rope = pipe.transformer.rotary_pos_emb
@@ -165,15 +169,15 @@ def test_half_precision_keeps_rotary_positions_exact(root):
     assert vae_ropes and all(m.inv_freq.dtype == torch.float32 for m in vae_ropes)
     w, _ = soundscape.generate_soundscape(pipe, "rain", seconds=2.0, steps=2, seed=0)
     assert torch.isfinite(w).all()
-    models.unload()
+    loading.unload()
 
 
 def test_fp16_keeps_the_gemma_text_encoder_in_bf16(root):
-    models.unload()
+    loading.unload()
     handle, pipe = _load(root, "small", "fp16")
     assert pipe.text_encoder.dtype == torch.bfloat16  # Gemma activations overflow fp16
     assert pipe.transformer.dtype == torch.float16 and pipe.vae.dtype == torch.float16
-    models.unload()
+    loading.unload()
 
 
 def test_sampler_node_on_sa3_uses_the_model_defaults(comfy_models):

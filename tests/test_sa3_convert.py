@@ -137,8 +137,8 @@ def sa3_files(tmp_path_factory):
     from diffusers import StableAudio3Pipeline
     from transformers import T5GemmaForConditionalGeneration
 
-    models = pack_module("models.loading")
-    models.quiet_libraries()
+    loading = pack_module("models.loading")
+    loading.quiet_libraries()
     root = tmp_path_factory.mktemp("sa3")
     original = pack_module("tools.demo_models").build_tiny_stable_audio3(str(root / "original"))
     pipe = StableAudio3Pipeline.from_pretrained(original, local_files_only=True)

@@ -5,7 +5,10 @@ import torch
 
 from conftest import pack_module, run_node
 
-models = pack_module("models.loading")
+devices = pack_module("models.devices")
+families = pack_module("models.families")
+folders = pack_module("models.folders")
+loading = pack_module("models.loading")
 soundscape = pack_module("generate.soundscape")
 
 
@@ -14,8 +17,8 @@ def sa(tmp_path_factory):
     demo = pack_module("tools.demo_models")
     root = tmp_path_factory.mktemp("sampling") / "diffusers"
     demo.build_tiny_stable_audio(str(root / "sa"), sample_size=448)  # 20.8 s window, real hop and rate
-    handle = models.make_handle(models.STABLE_AUDIO, "sa", [str(root)], "fp32", models.DevicePlan())
-    return handle, models.load(handle)
+    handle = folders.make_handle(folders.STABLE_AUDIO, "sa", [str(root)], "fp32", devices.DevicePlan())
+    return handle, loading.load(handle)
 
 
 @pytest.mark.parametrize("negative,cfg,variations", [("music", 7.0, 2), ("", 7.0, 1), ("music", 1.0, 1)])
@@ -58,19 +61,19 @@ def _moves_by_stage(plan):
     return [(tuple(sorted(names)), device) for names, device in plan.moves]
 
 
-@pytest.mark.parametrize("memory", models.MEMORY_MODES)
+@pytest.mark.parametrize("memory", devices.MEMORY_MODES)
 def test_memory_modes_place_parts_per_stage_and_release(sa, memory):
     handle, pipe = sa
     seen = {}
     # "cpu:0" stands in for the GPU: a distinct device name, so every move is made and logged
-    plan = models.DevicePlan(load_device="cpu:0", offload_device="cpu", free_memory=lambda n: None)
+    plan = devices.DevicePlan(load_device="cpu:0", offload_device="cpu", free_memory=lambda n: None)
 
     def spy(done, total):
         seen.setdefault("denoise_moves", list(plan.moves))
 
-    with models.stable_audio_session(handle, plan, memory) as (p, stage):
+    with devices.stable_audio_session(handle, plan, memory, node=soundscape.NODE) as (p, stage):
         soundscape.generate_soundscape(p, "rain", seconds=2.0, steps=2, seed=0, stage=stage, on_step=spy,
-                                       decode_chunk_frames=models.DECODE_CHUNK_FRAMES[memory])
+                                       decode_chunk_frames=families.FAMILIES["open"].decode_chunk_frames[memory])
     names_moved_in = [set(n) for n, d in plan.moves if d == "cpu:0"]
     if memory == "low-vram":
         assert names_moved_in == [{"text_encoder", "projection_model"}, {"transformer"}, {"vae"}]
@@ -82,24 +85,25 @@ def test_memory_modes_place_parts_per_stage_and_release(sa, memory):
     if memory == "fast":
         assert plan.moves[-1][1] == "cpu:0" or plan.moves[-1] == (("text_encoder",), "cpu")  # stays resident
     else:
-        assert plan.moves[-1] == (models.sa_parts(pipe), "cpu")  # everything back on the offload device
+        assert plan.moves[-1] == (devices.sa_parts(pipe), "cpu")  # everything back on the offload device
 
 
 def test_out_of_memory_becomes_a_clear_message_and_releases_the_model(sa):
     handle, pipe = sa
-    plan = models.DevicePlan(load_device="cpu:0", offload_device="cpu")
+    plan = devices.DevicePlan(load_device="cpu:0", offload_device="cpu")
 
     def oom(done, total):
         if done == 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    with pytest.raises(models.OutOfMemory) as err:
-        with models.stable_audio_session(handle, plan, "fast") as (p, stage):
+    with pytest.raises(devices.OutOfMemory) as err:
+        with devices.stable_audio_session(handle, plan, "fast", node=soundscape.NODE,
+                                          advice='Set "memory" to low-vram') as (p, stage):
             soundscape.generate_soundscape(p, "rain", seconds=2.0, steps=3, seed=0, stage=stage, on_step=oom)
     assert str(err.value).startswith('Stable Audio Sampler: the GPU ran out of memory. Set "memory" to low-vram')
-    assert plan.moves[-1] == (models.sa_parts(pipe), "cpu")
+    assert plan.moves[-1] == (devices.sa_parts(pipe), "cpu")
     # and the next run works
-    with models.stable_audio_session(handle, plan, "balanced") as (p, stage):
+    with devices.stable_audio_session(handle, plan, "balanced", node=soundscape.NODE) as (p, stage):
         w, _ = soundscape.generate_soundscape(p, "rain", seconds=1.0, steps=2, seed=0, stage=stage)
     assert w.shape == (1, 2, 44100)
 

@@ -10,6 +10,7 @@ sources. That difference is largest at low strength, shrinks as strength rises, 
 input is ignored). Measured (RMS of the output difference, 2 s clips, seed 0): 0.05 -> 3.0e-3, 0.3 -> 6.2e-4,
 0.6 -> 5.2e-6, 1.0 -> 0; the seed-to-seed difference at strength 1 is 3.0e-2.
 """
+import dataclasses
 import logging
 import math
 import re
@@ -22,7 +23,10 @@ from conftest import HAS_SA3, pack_module, run_node
 pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no StableAudio3Pipeline (0.42+)")
 
 vary = pack_module("generate.vary")
-models = pack_module("models.loading")
+devices = pack_module("models.devices")
+families = pack_module("models.families")
+folders = pack_module("models.folders")
+loading = pack_module("models.loading")
 mix = pack_module("audio.mix")
 resampler = pack_module("audio.resample")
 soundscape = pack_module("generate.soundscape")
@@ -41,13 +45,13 @@ def _source(seconds=2.0, rate=SR, channels=2, seed=0, hz=220.0) -> torch.Tensor:
 
 
 def _handle(comfy_models, key="stable_audio3_name"):
-    return models.make_handle(models.STABLE_AUDIO, comfy_models[key],
-                              [str(comfy_models["base"] / "models" / "diffusers")], "fp32", models.DevicePlan())
+    return folders.make_handle(folders.STABLE_AUDIO, comfy_models[key],
+                              [str(comfy_models["base"] / "models" / "diffusers")], "fp32", devices.DevicePlan())
 
 
 @pytest.fixture
 def pipe(comfy_models):
-    return models.load(_handle(comfy_models))
+    return loading.load(_handle(comfy_models))
 
 
 def _rms(a) -> float:
@@ -101,7 +105,8 @@ def test_low_strength_keeps_more_of_the_source_and_one_ignores_it(pipe, seed):
 
 
 def test_longer_than_the_model_takes_its_first_maximum_seconds(pipe, monkeypatch, caplog):
-    monkeypatch.setitem(soundscape.SA3_MAX_SECONDS, "small", 1.0)  # the tiny model is Small-family: 120 s
+    # the tiny model is Small-family: 120 s
+    monkeypatch.setitem(families.FAMILIES, "sa3-small", dataclasses.replace(families.FAMILIES["sa3-small"], max_seconds=1.0))
     x = _source(1.5)
     with caplog.at_level(logging.WARNING):
         out, _, info = vary.vary_audio(pipe, x, SR, PROMPT, 0.4, seed=2)
@@ -133,7 +138,7 @@ def test_bad_inputs_are_named(pipe, kwargs, needle):
 
 def test_an_open_model_is_refused_with_the_fix(comfy_models):
     with pytest.raises(ValueError) as err:
-        vary.vary_audio(models.load(_handle(comfy_models, "stable_audio_name")), _source(0.5), SR, PROMPT)
+        vary.vary_audio(loading.load(_handle(comfy_models, "stable_audio_name")), _source(0.5), SR, PROMPT)
     assert str(err.value).startswith(f'{NODE}: "model" is a StableAudioPipeline (Stable Audio Open), which cannot')
     assert "Load a Stable Audio 3 folder" in str(err.value) and 'connect it to "model"' in str(err.value)
 
@@ -154,7 +159,7 @@ def test_node_output_metadata_and_progress(comfy_models, interrupt_after):
     assert out["ambient_meta"] == {"prompt": PROMPT, "seed": 5, "steps": 8, "strength": 0.6, "model": handle.name,
                                    "seconds": 2.0, "source": "vary"}
     assert [v for v, _ in ticks] == list(range(9)) and {t for _, t in ticks} == {8}  # one tick per step
-    ref, _, _ = vary.vary_audio(models.load(handle), _source(), SR, PROMPT, 0.6, seed=5, variations=2)
+    ref, _, _ = vary.vary_audio(loading.load(handle), _source(), SR, PROMPT, 0.6, seed=5, variations=2)
     assert torch.equal(out["waveform"], ref)
     ticks.clear()
     _node(handle, steps=3, audio={"waveform": torch.cat([_source(), _source(seed=1)]), "sample_rate": SR})
@@ -173,13 +178,13 @@ def test_node_cancel_stops_and_the_next_run_works(comfy_models, interrupt_after)
 
 def test_node_refuses_an_open_model_before_loading_it(comfy_models):
     handle = _handle(comfy_models, "stable_audio_name")
-    models.unload(models.STABLE_AUDIO)
+    loading.unload(folders.STABLE_AUDIO)
     with pytest.raises(ValueError) as err:
         _node(handle)
     msg = str(err.value)
     assert msg.startswith(f'{NODE}: "model" is {handle.name} (StableAudioPipeline, Stable Audio Open), which cannot '
                           "take audio in; this needs a Stable Audio 3 model. Load a Stable Audio 3 folder")
-    assert msg.endswith('connect it to "model".') and models.cached_kinds() == []
+    assert msg.endswith('connect it to "model".') and loading.cached_kinds() == []
     with pytest.raises(ValueError, match=re.escape(f'{NODE}: "steps" is -2 but')):
         _node(_handle(comfy_models), steps=-2)
-    assert models.cached_kinds() == []  # settings are checked before the model loads
+    assert loading.cached_kinds() == []  # settings are checked before the model loads

@@ -10,6 +10,7 @@ import logging
 
 from ..audio.contract import LOOP_KEY, META_KEY, check_audio, make_audio
 from ..checks import is_number
+from ..generate.inpaint_loop import LOOP_METHODS
 from .inputs import AUDIO_OUT, CATEGORY, audio_input, seed_input, stable_audio_model_input
 from .session import stable_audio_run
 
@@ -17,7 +18,6 @@ log = logging.getLogger(__name__)
 
 SPECTROGRAM = "Audio Spectrogram"  # its display name (the DSP in audio/spectrogram.py names no node)
 
-LOOP_METHODS = ("auto", "crossfade", "inpaint")
 
 
 class AmbientSeamlessLoop:
@@ -67,34 +67,14 @@ class AmbientSeamlessLoop:
     def execute(self, audio, overlap_seconds, search_seconds, method="auto", model=None, prompt=None, seed=0,
                 joint_seconds=4.0):
         from ..audio.loop import NODE, make_seamless_loop
+        from ..generate.inpaint_loop import choose_loop_method
 
         waveform, rate = check_audio(audio, NODE)
-        if loop_method(method, model, prompt) == "inpaint":
+        if choose_loop_method(method, model, prompt, NODE) == "inpaint":
             return (inpainted_loop_audio(audio, waveform, rate, model, prompt, seed, joint_seconds),)
         looped, info = make_seamless_loop(waveform, rate, overlap_seconds, search_seconds)
         log.info("%s: %s", NODE, info)
         return (make_audio(looped, rate, loop=True, meta=audio.get(META_KEY)),)
-
-
-def loop_method(method, model, prompt) -> str:
-    """Which method Make Seamless Loop runs ("crossfade" or "inpaint"), or a ValueError saying what is missing."""
-    from ..generate.inpaint_loop import INPAINT_FIX, NODE
-    from ..generate.vary import SA3_FAMILY, require_sa3_handle
-
-    if method not in LOOP_METHODS:
-        raise ValueError(f'{NODE}: "method" is {method!r} but must be one of {", ".join(LOOP_METHODS)}. Pick one.')
-    if method == "crossfade" or (method == "auto" and getattr(model, "family", None) != SA3_FAMILY):
-        return "crossfade"
-    if model is None:
-        raise ValueError(f'{NODE}: "method" is inpaint but no "model" is connected. Connect Load Stable Audio Model '
-                         f'(a Stable Audio 3 folder) to "model"{INPAINT_FIX}.')
-    require_sa3_handle(NODE, model, INPAINT_FIX)
-    if not isinstance(prompt, str) or not prompt.strip():
-        given = "not connected" if prompt is None else f"{prompt!r}"
-        raise ValueError(f'{NODE}: "method" is {method} with a Stable Audio 3 model, so the joint is regenerated, '
-                         f'but "prompt" is {given}. Connect the prompt the clip was made with (e.g. Build Ambient '
-                         f'Prompt\'s prompt) to "prompt"{INPAINT_FIX}.')
-    return "inpaint"
 
 
 def inpainted_loop_audio(audio, waveform, rate, model, prompt, seed, joint_seconds) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..audio.contract import check_audio, make_audio
 from ..generate.extend import METHODS as EXTEND_METHODS
-from ..models import loading as models
+from ..models import devices, folders
 from . import glue as comfy_glue
 from .inputs import (
     CATEGORY,
@@ -56,8 +56,8 @@ class AmbientBlipCaption:
         from ..generate.caption import caption_images, check_images
 
         check_images(image)
-        plan = comfy_glue.device_plan(models.BLIP)
-        with models.on_device(blip_model, plan) as (model, processor):
+        plan = comfy_glue.device_plan(folders.BLIP)
+        with devices.on_device(blip_model, plan) as (model, processor):
             captions = caption_images(model, processor, image, prefix=prefix, max_new_tokens=max_tokens,
                                       num_beams=beams, on_step=comfy_glue.progress(image.shape[0] * max_tokens))
         return (captions,)
@@ -195,7 +195,8 @@ class AmbientVaryAudio:
         }}
 
     def execute(self, model, audio, prompt, strength, steps, seed, variations):
-        from ..generate.vary import NODE, check_sampling, require_sa3_handle, vary_audio
+        from ..generate.inputs import check_sampling, require_sa3_handle
+        from ..generate.vary import NODE, vary_audio
 
         waveform, rate = check_audio(audio, NODE)
         require_sa3_handle(NODE, model)

@@ -7,7 +7,8 @@ Stdlib only.
 from __future__ import annotations
 
 from ..checks import SEED_MAX
-from ..models.loading import DTYPES, MEMORY_MODES
+from ..models.devices import MEMORY_MODES
+from ..models.folders import DTYPES
 from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES
 
 CATEGORY = "audio/ambient"

@@ -5,7 +5,7 @@ one loaded model feeds many nodes. Stdlib-only at import.
 """
 from __future__ import annotations
 
-from ..models import loading as models
+from ..models import folders, loading
 from . import glue as comfy_glue
 from .inputs import CATEGORY, dtype_input
 
@@ -27,25 +27,25 @@ class ModelLoader:
     @classmethod
     def model_input(cls, tooltip: str) -> tuple:
         """The ``model`` input: the folder names found now (INPUT_TYPES runs on every page load: nothing loads)."""
-        return (models.list_model_folders(cls.KIND, cls.roots()), {"tooltip": tooltip})
+        return (folders.list_model_folders(cls.KIND, cls.roots()), {"tooltip": tooltip})
 
     @classmethod
     def VALIDATE_INPUTS(cls, model):
         try:
-            models.resolve_model_folder(cls.KIND, model, cls.roots())
+            folders.resolve_model_folder(cls.KIND, model, cls.roots())
         except ValueError as err:
             return str(err)
         return True
 
     def execute(self, model, dtype):
         plan = comfy_glue.device_plan(self.KIND)
-        handle = models.make_handle(self.KIND, model, self.roots(), dtype, plan)
-        models.load(handle, plan)
+        handle = folders.make_handle(self.KIND, model, self.roots(), dtype, plan)
+        loading.load(handle, plan)
         return (handle,)
 
 
 class AmbientBlipLoader(ModelLoader):
-    KIND = models.BLIP
+    KIND = folders.BLIP
     FOLDER = comfy_glue.BLIP_FOLDER
     DESCRIPTION = "Load a BLIP image-captioning model from ComfyUI/models/blip (local files only, safetensors)."
     RETURN_TYPES = ("BLIP_MODEL",)
@@ -63,7 +63,7 @@ class AmbientBlipLoader(ModelLoader):
 
 
 class AmbientStableAudioLoader(ModelLoader):
-    KIND = models.STABLE_AUDIO
+    KIND = folders.STABLE_AUDIO
     FOLDER = comfy_glue.DIFFUSERS_FOLDER
     DESCRIPTION = ("Load a Stable Audio model (a diffusers pipeline folder: Stable Audio Open 1.0, or Stable Audio 3 "
                    "Medium converted with `python -m nodes.cli convert-sa3`) from ComfyUI/models/diffusers (local "
@@ -85,7 +85,7 @@ class AmbientStableAudioLoader(ModelLoader):
 
 
 class AmbientClapLoader(ModelLoader):
-    KIND = models.CLAP
+    KIND = folders.CLAP
     FOLDER = comfy_glue.CLAP_FOLDER
     DESCRIPTION = ("Load a CLAP audio-text model from ComfyUI/models/clap (local files only, safetensors), to score "
                    "how well audio matches a text.")

@@ -7,14 +7,14 @@ prompt (and the image caption) and keep the best, or all of them best first. The
 from __future__ import annotations
 
 from ..generate.clap import DEFAULT_CAPTION_WEIGHT, OUTPUT_MODES
-from ..models import loading as models
+from ..models import devices, folders
 from . import glue as comfy_glue
 from .inputs import CATEGORY, audio_input
 
 
 def require_clap_model(node: str, clap_model) -> None:
     """A ``ValueError`` naming ``node`` when ``clap_model`` is not Load CLAP Model's output."""
-    if getattr(clap_model, "kind", None) != models.CLAP:
+    if getattr(clap_model, "kind", None) != folders.CLAP:
         raise ValueError(f'{node}: "clap_model" is {type(clap_model).__name__}, not a CLAP model. Connect Load '
                          "CLAP Model's output.")
 
@@ -75,5 +75,5 @@ class AmbientRankTakes:
 
         job = prepare_ranking(audio, prompt, output, caption, caption_weight, NODE)
         require_clap_model(NODE, clap_model)
-        with models.on_device(clap_model, comfy_glue.device_plan(models.CLAP)) as (model, processor):
+        with devices.on_device(clap_model, comfy_glue.device_plan(folders.CLAP)) as (model, processor):
             return rank_audio(model, processor, job, on_step=comfy_glue.progress(job.takes))

@@ -11,7 +11,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import loading as models
+from ..models import devices, folders, loading
 from . import glue as comfy_glue
 
 CLOSE_OTHERS = "or close other models (Manager > Unload Models), then run again."
@@ -41,23 +41,20 @@ def stable_audio_run(node: str, model, advice: str, *, steps: int = 0, cfg: floa
             'Lower "minutes"', completed with :data:`CLOSE_OTHERS`.
         steps, cfg: the node's inputs; 0 = the model's own.
         clips: clips sampled one after the other (the progress bar counts ``steps * clips``).
-        memory: a memory mode (:data:`models.MEMORY_MODES`).
+        memory: a memory mode (:data:`devices.MEMORY_MODES`).
         compile: compile the transformer (Stable Audio Open on CUDA only; implies memory=fast).
 
     Raises:
-        models.OutOfMemory: the GPU ran out of memory (the model was released), prefixed with ``node``.
+        devices.OutOfMemory: the GPU ran out of memory (the model was released), prefixed with ``node``.
     """
     from ..generate.soundscape import resolve_defaults
 
-    plan = comfy_glue.device_plan(models.STABLE_AUDIO)
-    compiled = compile and plan.load_device.startswith("cuda") and model.family == "StableAudioPipeline"
+    plan = comfy_glue.device_plan(folders.STABLE_AUDIO)
+    compiled = devices.use_compile(compile, plan, model)
     memory = "fast" if compiled else memory  # CUDA graphs need the weights to stay where they were captured
-    try:
-        with models.stable_audio_session(model, plan, memory) as (pipe, stage):
-            transformer = models.compiled_transformer(model, pipe, comfy_glue.compile_cache_dir()) if compiled else None
-            steps, cfg = resolve_defaults(pipe, steps, cfg)
-            options = {"on_step": comfy_glue.progress(steps * clips), "stage": stage,
-                       "decode_chunk_frames": models.decode_chunk_frames(plan, memory, pipe)}
-            yield SamplingRun(pipe, steps, cfg, options, transformer, models.SPLIT_CFG[memory])
-    except models.OutOfMemory as err:
-        raise models.OutOfMemory(f"{node}: the GPU ran out of memory. {advice}, {CLOSE_OTHERS}") from err.__cause__
+    with devices.stable_audio_session(model, plan, memory, node=node, advice=f"{advice}, {CLOSE_OTHERS}") as (pipe, stage):
+        transformer = loading.compiled_transformer(model, pipe, comfy_glue.compile_cache_dir()) if compiled else None
+        steps, cfg = resolve_defaults(pipe, steps, cfg)
+        options = {"on_step": comfy_glue.progress(steps * clips), "stage": stage,
+                   "decode_chunk_frames": devices.decode_chunk_frames(plan, memory, pipe)}
+        yield SamplingRun(pipe, steps, cfg, options, transformer, devices.SPLIT_CFG[memory])

@@ -61,22 +61,16 @@ def prefix_token_limit(model, processor, max_new_tokens: int) -> int:
 def fit_prefix(model, processor, prefix: str, max_new_tokens: int) -> str:
     """``prefix`` (stripped) shortened on a word boundary until BLIP's decoder takes it with ``max_new_tokens``
     more; logs a warning when it shortens (an over-long prefix would index past the decoder's positions)."""
-    from ..text.prompt import shorten_to_limit
+    from .tokens import count_tokens, fit_to_tokens
 
     text = " ".join(str(prefix or "").split())
     if not text:
         return ""
-    tok = processor.tokenizer
     limit = prefix_token_limit(model, processor, max_new_tokens)
-
-    def count(t: str) -> int:
-        return len(tok(t, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
-
-    if count(text) <= limit:
-        return text
-    short = shorten_to_limit(text, limit, count_tokens=count)
-    log.warning('%s: "prefix" is %d tokens but BLIP takes at most %d before the caption; shortened to %r. '
-                "Use a shorter prefix.", NODE, count(text), limit, short)
+    short = fit_to_tokens(processor.tokenizer, text, limit)
+    if short != text:
+        log.warning('%s: "prefix" is %d tokens but BLIP takes at most %d before the caption; shortened to %r. '
+                    "Use a shorter prefix.", NODE, count_tokens(processor.tokenizer, text), limit, short)
     return short
 
 

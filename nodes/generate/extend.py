@@ -16,6 +16,9 @@ import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ..checks import is_number, seed_for
+from ..models.families import can_inpaint
+
 if TYPE_CHECKING:
     import torch
 
@@ -27,23 +30,14 @@ METHODS = ("auto", "continue", "crossfade")
 CONTEXT_SECONDS = 10.0  # how much of the previous segment a continued segment hears (at most half a segment)
 
 
-def can_continue(pipe) -> bool:
-    """True when the model can inpaint: a Stable Audio 3 DiT with its local (inpainting) conditioning."""
-    from .sa3 import is_sa3
-
-    if not is_sa3(pipe):
-        return False
-    return int(pipe.transformer.config.get("local_add_cond_dim", 0) or 0) == int(pipe.vae.config.latent_dim) + 1
-
-
 def resolve_method(pipe, method: str) -> str:
     """"auto" -> "continue" where the model can inpaint, else "crossfade"; "continue" on a model that cannot is
     refused with what to do."""
     if method not in METHODS:
         raise ValueError(f'{NODE}: "method" is {method!r} but must be one of {", ".join(METHODS)}. Pick one.')
     if method == "auto":
-        return "continue" if can_continue(pipe) else "crossfade"
-    if method == "continue" and not can_continue(pipe):
+        return "continue" if can_inpaint(pipe) else "crossfade"
+    if method == "continue" and not can_inpaint(pipe):
         raise ValueError(f'{NODE}: "method" is continue, which needs a Stable Audio 3 model (it inpaints each '
                          f'segment after the last); this is {type(pipe).__name__}. Set "method" to auto or '
                          "crossfade, or load a Stable Audio 3 model.")
@@ -51,9 +45,9 @@ def resolve_method(pipe, method: str) -> str:
 
 
 def segment_seed(seed: int, index: int) -> int:
-    """The seed of segment ``index``: ``seed + index`` (wrapping at 2**64), so a run is reproducible and every
+    """The seed of segment ``index``: ``seed + index`` (wrapping past SEED_MAX), so a run is reproducible and every
     segment differs."""
-    return (int(seed) + int(index)) % 2**64
+    return seed_for(seed, int(index))
 
 
 def plan_segments(total_samples: int, segment_samples: int, overlap_samples: int) -> int:
@@ -66,14 +60,14 @@ def plan_segments(total_samples: int, segment_samples: int, overlap_samples: int
 def check_extend_settings(*, minutes: float, segment_seconds: float, overlap_seconds: float,
                           max_seconds: float) -> None:
     """``ValueError`` naming the input, the value and the fix."""
-    if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or not 0 < minutes <= MAX_MINUTES:
+    if not is_number(minutes) or not 0 < minutes <= MAX_MINUTES:
         raise ValueError(f'{NODE}: "minutes" is {minutes} but must be more than 0 and at most {MAX_MINUTES:g}. '
                          'Set e.g. 5 for five minutes.')
-    if not math.isfinite(segment_seconds) or segment_seconds < 0 or segment_seconds > max_seconds + 1e-6:
+    if not is_number(segment_seconds) or segment_seconds < 0 or segment_seconds > max_seconds + 1e-6:
         raise ValueError(f'{NODE}: "segment_seconds" is {segment_seconds} but this model makes 0 < segments <= '
                          f'{max_seconds:.2f} s. Set 0 for the model maximum.')
     seg = segment_seconds or max_seconds
-    if not math.isfinite(overlap_seconds) or overlap_seconds <= 0 or overlap_seconds > seg / 2:
+    if not is_number(overlap_seconds) or overlap_seconds <= 0 or overlap_seconds > seg / 2:
         raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds} but must be more than 0 and at most half a '
                          f'segment ({seg / 2:.2f} s). Set e.g. 2.')
 

@@ -10,6 +10,8 @@ from ..audio.crossfade import cross_fade
 from ..audio.loop import NODE
 from ..audio.resample import resample
 from ..checks import check_seconds, format_seconds, seed_for
+from ..models.families import is_sa3
+from .inputs import check_prompt, check_sampling, require_sa3_handle, require_sa3_pipe, seconds_for
 
 if TYPE_CHECKING:
     import torch
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 
 INPAINT_CONTEXT_SECONDS = 60.0  # most audio around the joint the model hears (its maximum may be longer)
 INPAINT_FIX = ' or set "method" to crossfade'
+LOOP_METHODS = ("auto", "crossfade", "inpaint")  # Make Seamless Loop's "method"
 
 
 def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, *, joint_seconds: float = 4.0,
@@ -60,11 +63,48 @@ def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, 
         ValueError: starting with "Make Seamless Loop:", naming the input, its value and the fix (a Stable Audio
         Open model, a clip too short for the joint and its fades, a joint longer than the model hears).
     """
+    from . import soundscape
+
+    x, joint, fade = _check_loop_inputs(pipe, waveform, sample_rate, prompt, joint_seconds, fade_seconds, steps, seed)
+    rate = soundscape.sample_rate_of(pipe)
+    g = _joint_plan(pipe, x.shape[-1], rate, joint, fade, joint_seconds, fade_seconds)
+    run_steps = soundscape.resolve_defaults(pipe, steps, 0.0)[0]
+    seeds = [seed_for(seed, k) for k in range(x.shape[0])]
+    out, correlations = _inpaint_clips(pipe, x, g, prompt, run_steps, seeds, on_step, stage, decode_chunk_frames)
+    a, b, total = g["w0"] + g["a_rel"], g["w0"] + g["b_rel"], g["total"]
+    info = {"method": "inpaint", "sample_rate": rate, "rotation_samples": g["half"], "joint_start": a, "joint_end": b,
+            "fade_samples": g["n_fade"], "window_start": g["w0"], "window_samples": g["width"], "loop_start": 0,
+            "loop_end": total - 1, "steps": run_steps, "seeds": seeds, "correlations": correlations}
+    log.debug("%s: inpainted joint %d..%d of %d samples, fades %d, correlations %s", NODE, a, b, total, g["n_fade"],
+              correlations)
+    return out.contiguous(), info
+
+
+def _inpaint_clips(pipe, x, g: dict, prompt: str, steps: int, seeds: list, on_step, stage, decode_chunk_frames):
+    """``(looped [B, C, T], correlations)``: each clip rotated by half, its joint regenerated and spliced in."""
     import torch
 
-    from . import soundscape
-    from .sa3 import hop_of
-    from .vary import check_prompt, check_sampling, require_sa3_pipe, seconds_for
+    from .soundscape import generate_soundscape
+
+    half, w0, width = g["half"], g["w0"], g["width"]
+    r = torch.cat([x[..., half:], x[..., :half]], dim=-1)
+    seconds = seconds_for(width, int(pipe.vae.config.sampling_rate))
+    out = r.clone()
+    correlations = []
+    clips = x.shape[0]
+    for k in range(clips):
+        step = None if on_step is None else (lambda done, n, k=k: on_step(k * n + done, clips * n))
+        gen, _ = generate_soundscape(pipe, prompt, seconds=seconds, steps=steps, cfg=0.0, seed=seeds[k],
+                                     on_step=step, stage=stage, decode_chunk_frames=decode_chunk_frames,
+                                     reference=r[k:k + 1, :, w0:w0 + width], regenerate=g["regions"])
+        correlations.append(_splice(out[k], r[k], gen[0].to(out.device), w0, g["a_rel"], g["b_rel"], g["n_fade"]))
+    return out, correlations
+
+
+def _check_loop_inputs(pipe, waveform, sample_rate, prompt, joint_seconds, fade_seconds, steps, seed):
+    """``(x, joint seconds, fade seconds)``: the checked clip ``float [B, C, T]`` at the model's rate, as 1 or the model's
+    channels; ``ValueError`` naming the input otherwise (a Stable Audio Open model first)."""
+    from .soundscape import sample_rate_of
 
     require_sa3_pipe(NODE, pipe, INPAINT_FIX)
     x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
@@ -72,16 +112,25 @@ def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, 
     fade = check_seconds(NODE, "fade_seconds", fade_seconds, positive=True)
     check_prompt(NODE, prompt)
     check_sampling(NODE, steps=steps, seed=seed)
-    rate = soundscape.sample_rate_of(pipe)
-    x = resample(x, sample_rate, rate, NODE)
+    x = resample(x, sample_rate, sample_rate_of(pipe), NODE)
     channels = int(pipe.vae.config.audio_channels)
     if x.shape[1] not in (1, channels):
         x = x.mean(1, keepdim=True).repeat(1, channels, 1)
-    total, hop = x.shape[-1], hop_of(pipe.vae)
+    return x, joint, fade
+
+
+def _joint_plan(pipe, total: int, rate: int, joint: float, fade: float, joint_seconds, fade_seconds) -> dict:
+    """Where the joint goes in the rotated clip: the window the model hears (``w0``, ``width``), the joint in it
+    (``a_rel``..``b_rel``, whole latent frames), the fade length and the regenerated region in seconds; a
+    ``ValueError`` when the clip or the model's hearing is too short for the joint and its fades."""
+    from .sa3 import hop_of
+    from .soundscape import max_seconds_of
+
+    hop = hop_of(pipe.vae)
     n_joint = max(2, math.ceil(joint * rate / hop)) * hop  # whole latent frames: the model regenerates frames
     n_fade = max(1, round(fade * rate))
     need = n_joint + 2 * n_fade + hop + 8  # the joint may sit up to half a frame off centre; 1 sample kept each end
-    hears = math.floor(min(soundscape.max_seconds_of(pipe), INPAINT_CONTEXT_SECONDS) * rate)
+    hears = math.floor(min(max_seconds_of(pipe), INPAINT_CONTEXT_SECONDS) * rate)
     if need > hears:
         raise ValueError(f'{NODE}: "joint_seconds" is {joint_seconds:g} and the fades 2 x {fade_seconds:g} s, but the '
                          f"model hears at most {format_seconds(hears / rate)} s around the joint. Lower \"joint_seconds\" "
@@ -92,7 +141,6 @@ def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, 
                          f"{format_seconds(n_joint / rate)} s of whole model frames) and two {fade_seconds:g} s fades. Lower "
                          f'"joint_seconds", use a longer clip{INPAINT_FIX}.')
     half = total // 2
-    r = torch.cat([x[..., half:], x[..., :half]], dim=-1)
     seam = total - half  # r[seam - 1] = x[T - 1], r[seam] = x[0]: the source's own seam
     width = min(total, hears)
     w0 = min(max(seam - width // 2, 0), total - width)
@@ -104,30 +152,39 @@ def inpaint_loop(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, 
                          f'{joint_seconds:g} and its fades. Lower "joint_seconds" or use a longer clip.')
     frame = a_rel // hop
     regions = [((frame + 0.5) * hop / rate, (frame + n_joint // hop + 0.5) * hop / rate)]  # mask frame rounding
-    seconds = seconds_for(width, rate)
-    run_steps = soundscape.resolve_defaults(pipe, steps, 0.0)[0]
-    clips = x.shape[0]
-    seeds = [seed_for(seed, k) for k in range(clips)]
-    out = r.clone()
-    correlations = []
-    for k in range(clips):
-        step = None if on_step is None else (lambda done, n, k=k: on_step(k * n + done, clips * n))
-        gen, _ = soundscape.generate_soundscape(pipe, prompt, seconds=seconds, steps=run_steps, cfg=0.0,
-                                                seed=seeds[k], on_step=step, stage=stage,
-                                                decode_chunk_frames=decode_chunk_frames,
-                                                reference=r[k:k + 1, :, w0:w0 + width], regenerate=regions)
-        gen = gen[0].to(out.device)
-        if out.shape[1] == 1:
-            gen = gen.mean(0, keepdim=True)
-        fade_in, r_in = cross_fade(r[k, :, a - n_fade:a], gen[:, a_rel - n_fade:a_rel])
-        fade_out, r_out = cross_fade(gen[:, b_rel:b_rel + n_fade], r[k, :, b:b + n_fade])
-        out[k, :, a - n_fade:a] = fade_in
-        out[k, :, a:b] = gen[:, a_rel:b_rel]
-        out[k, :, b:b + n_fade] = fade_out
-        correlations.append((r_in, r_out))
-    info = {"method": "inpaint", "sample_rate": rate, "rotation_samples": half, "joint_start": a, "joint_end": b,
-            "fade_samples": n_fade, "window_start": w0, "window_samples": width, "loop_start": 0,
-            "loop_end": total - 1, "steps": run_steps, "seeds": seeds, "correlations": correlations}
-    log.debug("%s: inpainted joint %d..%d of %d samples, fades %d, correlations %s", NODE, a, b, total, n_fade,
-              correlations)
-    return out.contiguous(), info
+    return {"total": total, "half": half, "w0": w0, "width": width, "a_rel": a_rel, "b_rel": b_rel,
+            "n_fade": n_fade, "regions": regions}
+
+
+def _splice(out, r, gen, w0: int, a_rel: int, b_rel: int, n_fade: int) -> tuple[float, float]:
+    """Write the model's joint ``gen [C', width]`` (window from ``w0``) into ``out [C, T]`` (a copy of the rotated
+    clip ``r``) with cross-fades at both edges; returns the two fades' correlations."""
+    a, b = w0 + a_rel, w0 + b_rel
+    if out.shape[0] == 1:
+        gen = gen.mean(0, keepdim=True)
+    fade_in, r_in = cross_fade(r[:, a - n_fade:a], gen[:, a_rel - n_fade:a_rel])
+    fade_out, r_out = cross_fade(gen[:, b_rel:b_rel + n_fade], r[:, b:b + n_fade])
+    out[:, a - n_fade:a] = fade_in
+    out[:, a:b] = gen[:, a_rel:b_rel]
+    out[:, b:b + n_fade] = fade_out
+    return r_in, r_out
+
+
+def choose_loop_method(method: str, handle, prompt, node: str = NODE) -> str:
+    """Which method Make Seamless Loop runs: "crossfade" or "inpaint" ("auto": inpaint when ``handle`` is a Stable
+    Audio 3 model), or a ``ValueError`` naming ``node`` and what is missing (a model, a Stable Audio 3 model, a
+    prompt)."""
+    if method not in LOOP_METHODS:
+        raise ValueError(f'{node}: "method" is {method!r} but must be one of {", ".join(LOOP_METHODS)}. Pick one.')
+    if method == "crossfade" or (method == "auto" and not is_sa3(handle)):
+        return "crossfade"
+    if handle is None:
+        raise ValueError(f'{node}: "method" is inpaint but no "model" is connected. Connect Load Stable Audio Model '
+                         f'(a Stable Audio 3 folder) to "model"{INPAINT_FIX}.')
+    require_sa3_handle(node, handle, INPAINT_FIX)
+    if not isinstance(prompt, str) or not prompt.strip():
+        given = "not connected" if prompt is None else f"{prompt!r}"
+        raise ValueError(f'{node}: "method" is {method} with a Stable Audio 3 model, so the joint is regenerated, '
+                         f'but "prompt" is {given}. Connect the prompt the clip was made with (e.g. Build Ambient '
+                         f'Prompt\'s prompt) to "prompt"{INPAINT_FIX}.')
+    return "inpaint"

@@ -26,17 +26,6 @@ OVERLAP_FRAMES = 32
 LOGSNR_MIN, LOGSNR_MAX = -6.2, 2.0  # the pipelines' defaults: the schedule the checkpoints were distilled with
 
 
-def is_sa3(pipe) -> bool:
-    """True for a Stable Audio 3 pipeline (its VAE is the SAME autoencoder; Open 1.0 has Oobleck)."""
-    return hasattr(pipe, "duration_embedder")
-
-
-def is_distilled(pipe) -> bool:
-    """The distilled checkpoints (SA3 Small/Medium) sample with the stochastic "ping-pong" scheduler in 8 steps,
-    no guidance; the base checkpoint samples deterministically in about 100 steps with guidance."""
-    return bool(pipe.scheduler.config.get("stochastic_sampling", False))
-
-
 def hop_of(vae) -> int:
     """Audio samples per latent frame (Oobleck: 2048; SAME: 4096)."""
     hop = getattr(vae, "hop_length", None) or getattr(vae, "downsampling_ratio", None)
@@ -117,8 +106,7 @@ def generate(pipe, prompt: str, *, negative_prompt: str | None = None, seconds: 
              on_step: Callable[[int, int], None] | None = None, stage=None, transformer=None,
              split_cfg: bool = False, decode_chunk_frames: int = CHUNK_FRAMES,
              reference: "torch.Tensor | None" = None, strength: float = 1.0,
-             keep: Sequence[tuple[float, float]] | None = None, regenerate: Sequence[tuple[float, float]] = (),
-             output: str = "audio") -> "torch.Tensor":
+             regenerate: Sequence[tuple[float, float]] = (), output: str = "audio") -> "torch.Tensor":
     """Sample ``variations`` clips of ``seconds`` with a Stable Audio 3 pipeline.
 
     Args:
@@ -139,84 +127,124 @@ def generate(pipe, prompt: str, *, negative_prompt: str | None = None, seconds: 
         output: "audio" (float [variations, C, int(seconds * rate)] clamped to [-1, 1], on the CPU) or "latents".
     """
     import torch
-    from diffusers.pipelines.stable_audio_3.pipeline_stable_audio_3 import logsnr_sigma_schedule
-    from diffusers.utils.torch_utils import randn_tensor
 
     stage = stage or (lambda name: contextlib.nullcontext())
-    do_cfg = cfg > 1.0
     inpainting = reference is not None and len(regenerate) > 0
     varying = reference is not None and not inpainting and strength < 1.0
     if not 0.0 < strength <= 1.0:
         raise ValueError(f'{NODE}: "strength" is {strength} but must be above 0 and at most 1.')
     generator = torch.Generator("cpu").manual_seed(int(seed))
-    total = int(steps)
-    rate = int(pipe.vae.config.sampling_rate)
     frames = latent_frames(pipe, seconds)
     if on_step is not None:
-        on_step(0, total)
+        on_step(0, int(steps))
     with torch.inference_mode():
         with stage("encode"):
-            device = next(pipe.text_encoder.parameters()).device
-            embeds, mask = pipe.encode_prompt(prompt, device, variations)
-            duration = pipe.encode_duration(seconds, device, variations, 1)
-            embeds, mask = pipe.prepare_cross_attention(embeds, mask, duration)
-            if do_cfg:
-                neg, neg_mask = pipe.encode_prompt([negative_prompt or ""], device, variations)
-                neg, neg_mask = pipe.prepare_cross_attention(neg, neg_mask, duration)
-        local = ref_latents = None
+            text = encode_text(pipe, prompt, negative_prompt, seconds, variations, guided=cfg > 1.0)
+        ref_latents = None
         if reference is not None and (inpainting or varying):
             with stage("encode_audio"):
                 param = next(pipe.vae.parameters())
                 audio = fit_reference(pipe, reference, frames).to(param.device, param.dtype)
                 ref_latents = pad_latents(encode_audio(pipe.vae, audio, decode_chunk_frames), frames)
         with stage("denoise"):
-            device = next(pipe.transformer.parameters()).device
-            dtype = pipe.transformer.dtype  # the pipelines use the text encoder's; they differ only under fp16
-            embeds, mask, duration = embeds.to(device, dtype), mask.to(device), duration.to(device)
-            if do_cfg:
-                embeds = torch.cat([neg.to(device, dtype), embeds])
-                mask = torch.cat([neg_mask.to(device), mask])
-                duration = torch.cat([duration, duration])
-            if inpainting:
-                keep_mask = inpaint_mask(pipe, frames, regenerate, device)
-                kept = ref_latents.to(device, torch.float32) * keep_mask
-                local = torch.cat([keep_mask, kept], dim=1).to(dtype).repeat_interleave(variations, dim=0)
-                if do_cfg:
-                    local = torch.cat([local, local])
-            latent_dim = int(pipe.vae.config.latent_dim)
-            latents = randn_tensor((variations, latent_dim, frames), generator=generator, device=device, dtype=dtype)
-            sigma_max = 1.0
-            if varying:
-                ref = ref_latents.to(device, dtype).repeat_interleave(variations, dim=0)
-                latents = (1.0 - strength) * ref + strength * latents
-                sigma_max = strength
-            sigmas = logsnr_sigma_schedule(total, LOGSNR_MIN, LOGSNR_MAX, sigma_max=sigma_max)
-            pipe.scheduler.set_timesteps(sigmas=sigmas, device=device)
-            model = transformer if transformer is not None else pipe.transformer
-            for i, t in enumerate(pipe.scheduler.timesteps):
-                model_input = torch.cat([latents, latents]) if do_cfg else latents
-                if transformer is not None:
-                    torch.compiler.cudagraph_mark_step_begin()
-                halves = 2 if (split_cfg and do_cfg) else 1
-                velocity = torch.cat([
-                    model(x, t.expand(x.shape[0]), encoder_hidden_states=e, global_hidden_states=g,
-                          encoder_attention_mask=m, return_dict=False,
-                          **({"local_add_cond": lc} if lc is not None else {}))[0]
-                    for x, e, g, m, lc in zip(model_input.chunk(halves), embeds.chunk(halves),
-                                              duration.chunk(halves), mask.chunk(halves),
-                                              local.chunk(halves) if local is not None else [None] * halves)])
-                if do_cfg:
-                    uncond, cond = velocity.chunk(2)
-                    velocity = uncond + cfg * (cond - uncond)
-                latents = pipe.scheduler.step(velocity, t, latents, generator=generator).prev_sample
-                if on_step is not None:
-                    on_step(i + 1, total)
+            cond = prepare_conditioning(pipe, *text, frames, variations, ref_latents if inpainting else None,
+                                        regenerate)
+            latents, sigma_max = initial_latents(pipe, frames, variations, generator,
+                                                 ref_latents if varying else None, strength)
+            latents = denoise(pipe, latents, cond, cfg=cfg, steps=int(steps), sigma_max=sigma_max,
+                              generator=generator, transformer=transformer, split_cfg=split_cfg, on_step=on_step)
         if output == "latents":
             return latents
         with stage("decode"):
             param = next(pipe.vae.parameters())
             audio = decode(pipe.vae, latents.to(param.device, param.dtype), decode_chunk_frames)
+    rate = int(pipe.vae.config.sampling_rate)
     return audio[:, :, : int(seconds * rate)].clamp(-1.0, 1.0).float().cpu().contiguous()
+
+
+def encode_text(pipe, prompt: str, negative_prompt: str | None, seconds: float, variations: int, *, guided: bool):
+    """``(embeds, mask, duration, negative)``: the prompt and the duration as cross-attention inputs (the
+    pipeline's ``encode_prompt``, ``encode_duration``, ``prepare_cross_attention``); ``negative``: the same for
+    ``negative_prompt`` (``None`` or "" = unconditional) when ``guided``, else ``None``."""
+    device = next(pipe.text_encoder.parameters()).device
+    embeds, mask = pipe.encode_prompt(prompt, device, variations)
+    duration = pipe.encode_duration(seconds, device, variations, 1)
+    embeds, mask = pipe.prepare_cross_attention(embeds, mask, duration)
+    negative = None
+    if guided:
+        neg, neg_mask = pipe.encode_prompt([negative_prompt or ""], device, variations)
+        negative = pipe.prepare_cross_attention(neg, neg_mask, duration)
+    return embeds, mask, duration, negative
+
+
+def prepare_conditioning(pipe, embeds, mask, duration, negative, frames: int, variations: int, ref_latents,
+                         regenerate) -> dict:
+    """The DiT's conditioning on its device, in its dtype (the pipelines use the text encoder's; they differ only
+    under fp16), the negative half first under guidance; ``ref_latents`` (inpainting): the kept latents and the
+    keep mask as local conditioning."""
+    import torch
+
+    device = next(pipe.transformer.parameters()).device
+    dtype = pipe.transformer.dtype
+    embeds, mask, duration = embeds.to(device, dtype), mask.to(device), duration.to(device)
+    if negative is not None:
+        embeds = torch.cat([negative[0].to(device, dtype), embeds])
+        mask = torch.cat([negative[1].to(device), mask])
+        duration = torch.cat([duration, duration])
+    local = None
+    if ref_latents is not None:
+        keep_mask = inpaint_mask(pipe, frames, regenerate, device)
+        kept = ref_latents.to(device, torch.float32) * keep_mask
+        local = torch.cat([keep_mask, kept], dim=1).to(dtype).repeat_interleave(variations, dim=0)
+        if negative is not None:
+            local = torch.cat([local, local])
+    return {"embeds": embeds, "mask": mask, "duration": duration, "local": local}
+
+
+def initial_latents(pipe, frames: int, variations: int, generator, ref_latents, strength: float):
+    """``(latents, sigma_max)``: the starting noise, mixed with ``ref_latents`` at ``strength`` when varying (the
+    schedule then starts at that noise level)."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    device = next(pipe.transformer.parameters()).device
+    dtype = pipe.transformer.dtype
+    latent_dim = int(pipe.vae.config.latent_dim)
+    latents = randn_tensor((variations, latent_dim, frames), generator=generator, device=device, dtype=dtype)
+    if ref_latents is None:
+        return latents, 1.0
+    ref = ref_latents.to(device, dtype).repeat_interleave(variations, dim=0)
+    return (1.0 - strength) * ref + strength * latents, strength
+
+
+def denoise(pipe, latents, cond: dict, *, cfg: float, steps: int, sigma_max: float, generator, transformer,
+            split_cfg: bool, on_step) -> "torch.Tensor":
+    """The velocity sampling loop over the log-SNR schedule from ``sigma_max``, with guidance when ``cfg`` > 1
+    (the two halves one after the other with ``split_cfg``); ``on_step(done, steps)`` after each step."""
+    import torch
+    from diffusers.pipelines.stable_audio_3.pipeline_stable_audio_3 import logsnr_sigma_schedule
+
+    do_cfg = cfg > 1.0
+    sigmas = logsnr_sigma_schedule(steps, LOGSNR_MIN, LOGSNR_MAX, sigma_max=sigma_max)
+    pipe.scheduler.set_timesteps(sigmas=sigmas, device=latents.device)
+    model = transformer if transformer is not None else pipe.transformer
+    embeds, mask, duration, local = cond["embeds"], cond["mask"], cond["duration"], cond["local"]
+    for i, t in enumerate(pipe.scheduler.timesteps):
+        model_input = torch.cat([latents, latents]) if do_cfg else latents
+        if transformer is not None:
+            torch.compiler.cudagraph_mark_step_begin()
+        halves = 2 if (split_cfg and do_cfg) else 1
+        velocity = torch.cat([
+            model(x, t.expand(x.shape[0]), encoder_hidden_states=e, global_hidden_states=g,
+                  encoder_attention_mask=m, return_dict=False, **({"local_add_cond": lc} if lc is not None else {}))[0]
+            for x, e, g, m, lc in zip(model_input.chunk(halves), embeds.chunk(halves), duration.chunk(halves),
+                                      mask.chunk(halves), local.chunk(halves) if local is not None else [None] * halves)])
+        if do_cfg:
+            uncond, cond_v = velocity.chunk(2)
+            velocity = uncond + cfg * (cond_v - uncond)
+        latents = pipe.scheduler.step(velocity, t, latents, generator=generator).prev_sample
+        if on_step is not None:
+            on_step(i + 1, steps)
+    return latents
 
 
 def decode(vae, latents: "torch.Tensor", chunk_frames: int = CHUNK_FRAMES,

@@ -7,7 +7,8 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..checks import SEED_MAX
+from ..checks import SEED_MAX, is_number
+from ..models.families import is_sa3, max_seconds_of, model_defaults, prompt_token_limit
 
 if TYPE_CHECKING:
     import torch
@@ -22,56 +23,16 @@ def sample_rate_of(pipe) -> int:
     return int(pipe.vae.config.sampling_rate)
 
 
-# Stable Audio 3: the published limits (the pipeline does not enforce them; its duration conditioning saturates
-# at 384 s). Medium is told apart from Small by its autoencoder: SAME-L encodes with 256 channels, SAME-S with 128.
-SA3_MAX_SECONDS = {"medium": 380.0, "small": 120.0}
-SA3_TOKENS = 256  # the pipeline pads and cuts prompts to 256 T5Gemma tokens
-
-
-def family_of(pipe) -> str:
-    """"open" (Stable Audio Open), "sa3-medium" or "sa3-small"."""
-    from .sa3 import is_sa3
-
-    if not is_sa3(pipe):
-        return "open"
-    return "sa3-medium" if int(pipe.vae.config.get("encoder_channels", 128)) >= 256 else "sa3-small"
-
-
-def max_seconds_of(pipe) -> float:
-    """Longest clip the model makes in one pass. Stable Audio Open: transformer sample size x VAE hop / sample
-    rate (1024 x 2048 / 44100 = 47.55 s); Stable Audio 3: the published limit (Medium 380 s, Small 120 s)."""
-    family = family_of(pipe)
-    if family != "open":
-        return SA3_MAX_SECONDS[family.split("-")[1]]
-    return float(pipe.transformer.config.sample_size) * float(pipe.vae.hop_length) / sample_rate_of(pipe)
-
-
-def model_defaults(pipe) -> tuple[int, float]:
-    """(steps, cfg) the model is made for: Open 1.0 100 and 7; distilled Stable Audio 3 8 and 1 (no guidance:
-    it is distilled in); an undistilled Stable Audio 3 base 100 and 7."""
-    from .sa3 import is_distilled, is_sa3
-
-    if is_sa3(pipe) and is_distilled(pipe):
-        return 8, 1.0
-    return 100, 7.0
-
-
 def resolve_defaults(pipe, steps: int, cfg: float) -> tuple[int, float]:
     """``steps`` 0 and ``cfg`` 0 mean "the model's own" (:func:`model_defaults`); other values are kept."""
     default_steps, default_cfg = model_defaults(pipe)
     return (int(steps) or default_steps), (float(cfg) or default_cfg)
 
 
-def prompt_token_limit(pipe) -> int:
-    """The text encoder's token limit (Stable Audio Open: 128; Stable Audio 3: 256)."""
-    limit = int(getattr(pipe.tokenizer, "model_max_length", 128) or 128)
-    return min(limit, SA3_TOKENS) if family_of(pipe) != "open" else limit
-
-
 def check_settings(*, seconds: float, steps: int, cfg: float, seed: int, variations: int,
                    max_seconds: float | None = None, node: str = NODE) -> None:
     """``ValueError`` naming ``node``, the input, the value and the fix for settings no model could run."""
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds <= 0:
+    if not is_number(seconds) or seconds <= 0:
         raise ValueError(f'{node}: "seconds" is {seconds} but must be a positive number of seconds. Set it to e.g. 10.')
     if max_seconds is not None and seconds > max_seconds + 1e-6:
         raise ValueError(f'{node}: "seconds" is {seconds:g} but this model makes at most {max_seconds:.2f} s in one pass. '
@@ -79,7 +40,7 @@ def check_settings(*, seconds: float, steps: int, cfg: float, seed: int, variati
     if int(steps) != steps or steps < 0:
         raise ValueError(f'{node}: "steps" is {steps} but must be a whole number of at least 1 (0 = the model\'s '
                          "own). Set it to 0.")
-    if not isinstance(cfg, (int, float)) or not math.isfinite(cfg) or cfg < 0:
+    if not is_number(cfg) or cfg < 0:
         raise ValueError(f'{node}: "cfg" is {cfg} but must be 0 or more (0 = the model\'s own, 1 turns guidance '
                          "off). Set it to 0.")
     if int(seed) != seed or not 0 <= seed <= SEED_MAX:
@@ -91,18 +52,12 @@ def check_settings(*, seconds: float, steps: int, cfg: float, seed: int, variati
 def fit_prompt(pipe, text: str) -> str:
     """``text`` shortened on a word boundary until the pipeline's tokenizer takes it whole (the tokenizer itself
     would cut mid-word); logs a warning when it shortens."""
-    from ..text.prompt import shorten_to_limit
+    from .tokens import fit_to_tokens
 
     limit = prompt_token_limit(pipe)
-    tok = pipe.tokenizer
-
-    def count(t: str) -> int:
-        return len(tok(t, truncation=False, add_special_tokens=True, verbose=False)["input_ids"])
-
-    if count(text) <= limit:
-        return text
-    short = shorten_to_limit(text, limit, count_tokens=count)
-    log.warning("%s: the prompt is longer than the text encoder's %d tokens; shortened to %r", NODE, limit, short)
+    short = fit_to_tokens(pipe.tokenizer, text, limit)
+    if short != text:
+        log.warning("%s: the prompt is longer than the text encoder's %d tokens; shortened to %r", NODE, limit, short)
     return short
 
 
@@ -112,7 +67,7 @@ WINDOW_BUCKETS = (64, 128, 256, 512, 1024)  # latent frames; fixed shapes so com
 def window_frames(pipe, seconds: float, window: str = "trimmed") -> int:
     """Latent frames to sample for ``seconds``: the full model window ("full", what diffusers always does), or the
     smallest bucket of :data:`WINDOW_BUCKETS` that holds the clip ("trimmed", as ComfyUI's native path sizes it)."""
-    from .sa3 import is_sa3, latent_frames
+    from .sa3 import latent_frames
 
     if is_sa3(pipe):  # no fixed window: the clip's own length, as the pipeline
         return latent_frames(pipe, seconds)
@@ -142,19 +97,12 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
                         decode_chunk_frames: int = 0, stage=None, transformer=None,
                         split_cfg: bool = False, reference: "torch.Tensor | None" = None, strength: float = 1.0,
                         regenerate: tuple = ()) -> tuple["torch.Tensor", int]:
-    """Sample ``variations`` clips of ``seconds`` from a Stable Audio pipeline's components.
-
-    A Stable Audio 3 pipeline samples through :func:`sa3.generate` (its own loop, equal to diffusers'); the rest of
-    this docstring describes Stable Audio Open.
-
-    The steps are diffusers' ``StableAudioPipeline.__call__`` (same prompt and duration encoding, scheduler and
-    guidance: with ``window="full"`` and no chunking the audio equals the pipeline's), with three changes for
-    speed and memory: the latent window is sized to the clip (``window="trimmed"``: a 10 s clip samples 256
-    frames, not 1024), the rotary embedding is built on the model's device (so CUDA graphs can capture the
-    transformer), and the VAE decodes in overlapping chunks.
+    """Sample ``variations`` clips of ``seconds`` from a Stable Audio pipeline's components: Stable Audio Open
+    through :func:`generate_open` (diffusers' ``StableAudioPipeline`` as named steps), Stable Audio 3 through
+    :func:`sa3.generate` (its own loop, equal to diffusers').
 
     Args:
-        pipe: a loaded ``StableAudioPipeline``; its components on the device they should run on (or placed by
+        pipe: a loaded Stable Audio pipeline; its components on the device they should run on (or placed by
             ``stage``).
         prompt: what to hear.
         negative_prompt: what to avoid ("" = none); used only when ``cfg`` > 1.
@@ -164,8 +112,8 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
         seed: the same seed and inputs give the same audio.
         variations: clips from one prompt, each from its own noise.
         on_step: ``on_step(done, total)`` after each step; raising from it stops sampling (Cancel).
-        initial_audio: optional ``float [1, C, T]`` at the model's rate that the sampling starts from (diffusers'
-            ``initial_audio_waveforms``).
+        initial_audio: Stable Audio Open only: optional ``float [1, C, T]`` at the model's rate that the sampling
+            starts from (diffusers' ``initial_audio_waveforms``).
         window: "trimmed" or "full" (see :func:`window_frames`).
         decode_chunk_frames: latent frames per VAE chunk (0 = decode at once).
         stage: optional ``stage(name)`` context manager factory ("encode", "denoise", "decode") that puts the
@@ -181,97 +129,143 @@ def generate_soundscape(pipe, prompt: str, *, negative_prompt: str = "", seconds
     """
     import contextlib
 
-    import torch
-    from diffusers.models.embeddings import get_1d_rotary_pos_embed
-    from diffusers.utils.torch_utils import randn_tensor
-
-    from . import sa3
-
     check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations,
                    max_seconds=max_seconds_of(pipe))
     steps, cfg = resolve_defaults(pipe, steps, cfg)
-    if sa3.is_sa3(pipe):
+    run = dict(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations, on_step=on_step,
+               stage=stage or (lambda name: contextlib.nullcontext()), transformer=transformer, split_cfg=split_cfg,
+               decode_chunk_frames=decode_chunk_frames)
+    if is_sa3(pipe):
         if initial_audio is not None:
             raise ValueError(f"{NODE}: initial audio is a Stable Audio Open option; with Stable Audio 3 pass it as "
                              "a reference (variation or inpainting).")
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*was truncated because.*")
-            waveform = sa3.generate(
-                pipe, fit_prompt(pipe, prompt), negative_prompt=fit_prompt(pipe, negative_prompt) if cfg > 1 else None,
-                seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations, on_step=on_step,
-                stage=stage, transformer=transformer, split_cfg=split_cfg,
-                decode_chunk_frames=max(decode_chunk_frames, sa3.CHUNK_FRAMES), reference=reference,
-                strength=strength, regenerate=regenerate)
-        return _finite(waveform), sample_rate_of(pipe)
+        return generate_sa3(pipe, prompt, negative_prompt, reference=reference, strength=strength,
+                            regenerate=regenerate, **run)
     if reference is not None:
         raise ValueError(f"{NODE}: audio variation and inpainting need a Stable Audio 3 model; this is "
                          f"{type(pipe).__name__}. Load a Stable Audio 3 folder in Load Stable Audio Model.")
-    stage = stage or (lambda name: contextlib.nullcontext())
+    return generate_open(pipe, prompt, negative_prompt, initial_audio=initial_audio, window=window, **run)
+
+
+def generate_sa3(pipe, prompt: str, negative_prompt: str, *, cfg: float, decode_chunk_frames: int,
+                 **run) -> tuple["torch.Tensor", int]:
+    """Stable Audio 3: the prompts fitted to its tokenizer, then :func:`sa3.generate` (settings resolved)."""
+    from . import sa3
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*was truncated because.*")
+        waveform = sa3.generate(pipe, fit_prompt(pipe, prompt),
+                                negative_prompt=fit_prompt(pipe, negative_prompt) if cfg > 1 else None, cfg=cfg,
+                                decode_chunk_frames=max(decode_chunk_frames, sa3.CHUNK_FRAMES), **run)
+    return _finite(waveform), sample_rate_of(pipe)
+
+
+def generate_open(pipe, prompt: str, negative_prompt: str, *, seconds: float, steps: int, cfg: float, seed: int,
+                  variations: int, on_step, stage, transformer, split_cfg: bool, decode_chunk_frames: int,
+                  initial_audio, window: str) -> tuple["torch.Tensor", int]:
+    """Stable Audio Open, settings resolved: the steps of diffusers' ``StableAudioPipeline.__call__`` (same prompt
+    and duration encoding, scheduler and guidance: with ``window="full"`` and no chunking the audio equals the
+    pipeline's), with three changes for speed and memory: the latent window is sized to the clip
+    (``window="trimmed"``: a 10 s clip samples 256 frames, not 1024), the rotary embedding is built on the model's
+    device (so CUDA graphs can capture the transformer), and the VAE decodes in overlapping chunks."""
+    import torch
+
     prompt = fit_prompt(pipe, prompt)
     negative = fit_prompt(pipe, negative_prompt) if negative_prompt and negative_prompt.strip() and cfg > 1 else None
     generator = torch.Generator("cpu").manual_seed(int(seed))
-    total = int(steps)
-    do_cfg = cfg > 1.0
     rate = sample_rate_of(pipe)
     frames = window_frames(pipe, seconds, window)
     if on_step is not None:
-        on_step(0, total)
-
+        on_step(0, int(steps))
     with torch.inference_mode(), warnings.catch_warnings():
         # torchsde's Brownian tree warns on float rounding at the interval ends on every run: harmless noise
         warnings.filterwarnings("ignore", module="torchsde")
         with stage("encode"):
-            device = next(pipe.text_encoder.parameters()).device
-            prompt_embeds = pipe.encode_prompt(prompt, device, do_cfg, negative)
-            start_states, end_states = pipe.encode_duration(0.0, float(seconds), device,
-                                                            do_cfg and negative is not None, 1)
+            encoded = encode_prompt(pipe, prompt, negative, seconds, cfg > 1.0)
         with stage("denoise"):
-            device = next(pipe.transformer.parameters()).device
-            dtype = pipe.transformer.dtype
-            text_states = torch.cat([prompt_embeds, start_states, end_states], dim=1).to(device)
-            global_states = torch.cat([start_states, end_states], dim=2).to(device)
-            if do_cfg and negative is None:  # unconditional half: zeros, as the pipeline does
-                text_states = torch.cat([torch.zeros_like(text_states), text_states], dim=0)
-                global_states = torch.cat([global_states, global_states], dim=0)
-            b, seq, hidden = text_states.shape
-            text_states = text_states.repeat(1, variations, 1).view(b * variations, seq, hidden)
-            global_states = global_states.repeat(1, variations, 1).view(b * variations, -1, global_states.shape[-1])
-            pipe.scheduler.set_timesteps(total, device=device)
-            channels = pipe.transformer.config.in_channels
-            latents = randn_tensor((variations, channels, frames), generator=generator, device=device, dtype=dtype)
-            latents = latents * pipe.scheduler.init_noise_sigma
-            if initial_audio is not None:
-                with stage("encode_audio"):
-                    latents = latents + _encode_initial_audio(pipe, initial_audio, frames, variations, generator,
-                                                              latents)
-            step_kwargs = pipe.prepare_extra_step_kwargs(generator, 0.0)
-            cos, sin = get_1d_rotary_pos_embed(pipe.rotary_embed_dim, frames + global_states.shape[1],
-                                               use_real=True, repeat_interleave_real=False)
-            rotary = (cos.to(device), sin.to(device))
-            model = transformer if transformer is not None else pipe.transformer
-            for i, t in enumerate(pipe.scheduler.timesteps):
-                model_input = torch.cat([latents] * 2) if do_cfg else latents
-                model_input = pipe.scheduler.scale_model_input(model_input, t)
-                if transformer is not None:
-                    torch.compiler.cudagraph_mark_step_begin()
-                if split_cfg and do_cfg:  # the two guidance halves one after the other: half the activations
-                    noise = torch.cat([model(part, t.unsqueeze(0), encoder_hidden_states=txt, global_hidden_states=glb,
-                                             rotary_embedding=rotary, return_dict=False)[0]
-                                       for part, txt, glb in zip(model_input.chunk(2), text_states.chunk(2),
-                                                                 global_states.chunk(2))])
-                else:
-                    noise = model(model_input, t.unsqueeze(0), encoder_hidden_states=text_states,
-                                  global_hidden_states=global_states, rotary_embedding=rotary, return_dict=False)[0]
-                if do_cfg:
-                    uncond, cond = noise.chunk(2)
-                    noise = uncond + cfg * (cond - uncond)
-                latents = pipe.scheduler.step(noise, t, latents, **step_kwargs).prev_sample
-                if on_step is not None:
-                    on_step(i + 1, total)
+            text_states, global_states = prepare_conditioning(pipe, *encoded, cfg > 1.0 and negative is None,
+                                                              variations)
+            latents = prepare_latents(pipe, frames, variations, int(steps), generator, initial_audio, stage)
+            latents = denoise(pipe, latents, text_states, global_states, cfg=cfg, generator=generator,
+                              transformer=transformer, split_cfg=split_cfg, on_step=on_step, total=int(steps))
         with stage("decode"):
             vae_param = next(pipe.vae.parameters())
             audio = decode_latents(pipe.vae, latents.to(vae_param.device, vae_param.dtype), decode_chunk_frames)
     return _finite(audio[:, :, : int(seconds * rate)].detach().float().cpu().contiguous()), rate
+
+
+def encode_prompt(pipe, prompt: str, negative: str | None, seconds: float, do_cfg: bool):
+    """``(prompt_embeds, start_states, end_states)``: the text and the duration encoded (the pipeline's own
+    ``encode_prompt`` and ``encode_duration``)."""
+    device = next(pipe.text_encoder.parameters()).device
+    prompt_embeds = pipe.encode_prompt(prompt, device, do_cfg, negative)
+    start_states, end_states = pipe.encode_duration(0.0, float(seconds), device, do_cfg and negative is not None, 1)
+    return prompt_embeds, start_states, end_states
+
+
+def prepare_conditioning(pipe, prompt_embeds, start_states, end_states, zeros_uncond: bool, variations: int):
+    """``(text_states, global_states)`` on the transformer's device, one per variation (and per guidance half);
+    ``zeros_uncond``: guidance without a negative prompt, whose unconditional half is zeros, as the pipeline's."""
+    import torch
+
+    device = next(pipe.transformer.parameters()).device
+    text_states = torch.cat([prompt_embeds, start_states, end_states], dim=1).to(device)
+    global_states = torch.cat([start_states, end_states], dim=2).to(device)
+    if zeros_uncond:
+        text_states = torch.cat([torch.zeros_like(text_states), text_states], dim=0)
+        global_states = torch.cat([global_states, global_states], dim=0)
+    b, seq, hidden = text_states.shape
+    text_states = text_states.repeat(1, variations, 1).view(b * variations, seq, hidden)
+    global_states = global_states.repeat(1, variations, 1).view(b * variations, -1, global_states.shape[-1])
+    return text_states, global_states
+
+
+def prepare_latents(pipe, frames: int, variations: int, steps: int, generator, initial_audio, stage):
+    """The starting noise ``[variations, channels, frames]`` (plus the encoded ``initial_audio``), with the
+    scheduler's timesteps set for ``steps``."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    device = next(pipe.transformer.parameters()).device
+    pipe.scheduler.set_timesteps(steps, device=device)
+    channels = pipe.transformer.config.in_channels
+    latents = randn_tensor((variations, channels, frames), generator=generator, device=device,
+                           dtype=pipe.transformer.dtype)
+    latents = latents * pipe.scheduler.init_noise_sigma
+    if initial_audio is not None:
+        with stage("encode_audio"):
+            latents = latents + _encode_initial_audio(pipe, initial_audio, frames, variations, generator, latents)
+    return latents
+
+
+def denoise(pipe, latents, text_states, global_states, *, cfg: float, generator, transformer, split_cfg: bool,
+            on_step, total: int) -> "torch.Tensor":
+    """The sampling loop over the scheduler's timesteps, with classifier-free guidance when ``cfg`` > 1 (the two
+    halves one after the other with ``split_cfg``); ``on_step(done, total)`` after each step."""
+    import torch
+    from diffusers.models.embeddings import get_1d_rotary_pos_embed
+
+    do_cfg, device = cfg > 1.0, latents.device
+    step_kwargs = pipe.prepare_extra_step_kwargs(generator, 0.0)
+    cos, sin = get_1d_rotary_pos_embed(pipe.rotary_embed_dim, latents.shape[-1] + global_states.shape[1],
+                                       use_real=True, repeat_interleave_real=False)
+    rotary = (cos.to(device), sin.to(device))
+    model = transformer if transformer is not None else pipe.transformer
+    for i, t in enumerate(pipe.scheduler.timesteps):
+        model_input = pipe.scheduler.scale_model_input(torch.cat([latents] * 2) if do_cfg else latents, t)
+        if transformer is not None:
+            torch.compiler.cudagraph_mark_step_begin()
+        halves = 2 if (split_cfg and do_cfg) else 1  # the two guidance halves one after the other: half the memory
+        noise = torch.cat([model(part, t.unsqueeze(0), encoder_hidden_states=txt, global_hidden_states=glb,
+                                 rotary_embedding=rotary, return_dict=False)[0]
+                           for part, txt, glb in zip(model_input.chunk(halves), text_states.chunk(halves),
+                                                     global_states.chunk(halves))])
+        if do_cfg:
+            uncond, cond = noise.chunk(2)
+            noise = uncond + cfg * (cond - uncond)
+        latents = pipe.scheduler.step(noise, t, latents, **step_kwargs).prev_sample
+        if on_step is not None:
+            on_step(i + 1, total)
+    return latents
 
 
 def _finite(waveform: "torch.Tensor") -> "torch.Tensor":

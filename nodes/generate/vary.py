@@ -3,9 +3,7 @@ no ComfyUI).
 
 A field recording from core Load Audio or a soundscape made earlier is resampled to the model's rate, encoded by
 its autoencoder, mixed with noise at ``strength`` and sampled from that noise level on (diffusers'
-``StableAudio3AudioToAudioPipeline``, through :func:`soundscape.generate_soundscape`). Also the small helpers the
-other Stable Audio 3 audio inputs share (Make Seamless Loop's inpainted joint):
-exact sample counts, the settings check and the refusal of Stable Audio Open models.
+``StableAudio3AudioToAudioPipeline``, through :func:`soundscape.generate_soundscape`).
 """
 from __future__ import annotations
 
@@ -16,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from ..audio.contract import check_clip
 from ..audio.resample import resample
-from ..checks import seed_for
+from ..checks import is_number, seed_for
+from .inputs import check_prompt, check_sampling, require_sa3_pipe, seconds_for
 
 if TYPE_CHECKING:
     import torch
@@ -24,62 +23,29 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NODE = "Vary Audio (Stable Audio 3)"
-SA3_FAMILY = "StableAudio3Pipeline"  # ModelHandle.family of a Stable Audio 3 folder
-SA3_FIX = ("Load a Stable Audio 3 folder (converted once with `python -m nodes.cli convert-sa3`, see the README) in "
-           'Load Stable Audio Model and connect it to "model"')
-
-
-def require_sa3_handle(node: str, model, instead: str = "") -> None:
-    """``ValueError`` unless ``model`` (a loader's ``ModelHandle``) is a Stable Audio 3 folder; checked from the
-    handle, before anything loads. ``instead``: another way out, appended to the fix (e.g. another method)."""
-    family = getattr(model, "family", None)
-    if family == SA3_FAMILY:
-        return
-    if family is None:
-        raise ValueError(f'{node}: "model" is {type(model).__name__}, not a loaded Stable Audio model. {SA3_FIX}'
-                         f"{instead}.")
-    raise ValueError(f'{node}: "model" is {getattr(model, "name", "?")} ({family}, Stable Audio Open), which cannot '
-                     f"take audio in; this needs a Stable Audio 3 model. {SA3_FIX}{instead}.")
-
-
-def require_sa3_pipe(node: str, pipe, instead: str = "") -> None:
-    """The same refusal for a loaded pipeline (plain-function callers)."""
-    from .sa3 import is_sa3
-
-    if not is_sa3(pipe):
-        raise ValueError(f'{node}: "model" is a {type(pipe).__name__} (Stable Audio Open), which cannot take audio '
-                         f"in; this needs a Stable Audio 3 model. {SA3_FIX}{instead}.")
-
-
-def check_sampling(node: str, *, steps: int, seed: int, variations: int = 1) -> None:
-    """The sampler's checks of ``steps``, ``seed`` and ``variations``, with ``node``'s name in the message."""
-    from .soundscape import check_settings
-
-    check_settings(seconds=1.0, steps=steps, cfg=0.0, seed=seed, variations=variations, node=node)
-
-
-def check_prompt(node: str, prompt) -> str:
-    if not isinstance(prompt, str):
-        raise ValueError(f'{node}: "prompt" is {type(prompt).__name__}, not text. Connect a STRING, e.g. Build '
-                         "Ambient Prompt's prompt, or type one.")
-    return prompt
-
-
-def seconds_for(samples: int, sample_rate: int) -> float:
-    """A duration in seconds that the samplers turn back into exactly ``samples`` (they keep
-    ``int(seconds * rate)`` samples, which float rounding can make one short)."""
-    seconds = samples / sample_rate
-    while int(seconds * sample_rate) < samples:
-        seconds = math.nextafter(seconds, math.inf)
-    return seconds
 
 
 def _check_strength(strength) -> float:
-    ok = isinstance(strength, (int, float)) and not isinstance(strength, bool) and math.isfinite(strength)
-    if not ok or not 0.0 < strength <= 1.0:
+    if not is_number(strength) or not 0.0 < strength <= 1.0:
         raise ValueError(f'{NODE}: "strength" is {strength} but must be above 0 and at most 1 (1 ignores the input '
                          "audio, 0.05 keeps it closest). Set it to e.g. 0.6.")
     return float(strength)
+
+
+def _fit_to_model(pipe, x: "torch.Tensor", source_rate: int) -> tuple["torch.Tensor", int, int]:
+    """``(x, rate, trimmed samples)``: ``x`` resampled to the model's rate and cut to its maximum length (with a
+    warning)."""
+    from .soundscape import max_seconds_of, sample_rate_of
+
+    rate = sample_rate_of(pipe)
+    x = resample(x, source_rate, rate, NODE)
+    limit = math.floor(max_seconds_of(pipe) * rate)
+    trimmed = max(0, x.shape[-1] - limit)
+    if trimmed:
+        log.warning("%s: the audio is %.1f s long; this model takes at most %.0f s, so its first %.0f s are varied",
+                    NODE, x.shape[-1] / rate, limit / rate, limit / rate)
+        x = x[..., :limit]
+    return x, rate, trimmed
 
 
 def vary_audio(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, strength: float = 0.6, *,
@@ -123,14 +89,7 @@ def vary_audio(pipe, waveform: "torch.Tensor", sample_rate: int, prompt: str, st
     check_prompt(NODE, prompt)
     check_sampling(NODE, steps=steps, seed=seed, variations=variations)
     require_sa3_pipe(NODE, pipe)
-    rate = soundscape.sample_rate_of(pipe)
-    x = resample(x, source_rate, rate, NODE)
-    limit = math.floor(soundscape.max_seconds_of(pipe) * rate)
-    trimmed = max(0, x.shape[-1] - limit)
-    if trimmed:
-        log.warning("%s: the audio is %.1f s long; this model takes at most %.0f s, so its first %.0f s are varied",
-                    NODE, x.shape[-1] / rate, limit / rate, limit / rate)
-        x = x[..., :limit]
+    x, rate, trimmed = _fit_to_model(pipe, x, source_rate)
     seconds = seconds_for(x.shape[-1], rate)
     run_steps = soundscape.resolve_defaults(pipe, steps, 0.0)[0]
     clips = x.shape[0]

@@ -6,15 +6,15 @@ import os
 import shlex
 import sys
 
-from ..models import loading as models
+from ..models import folders as model_folders
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the pack's folder
 
 CHECK_MISSING = 3
 _CHECKED = (  # kind, label, ComfyUI folder type, folder name and download command (README's), note
-    (models.BLIP, "BLIP caption model", "blip", "blip-image-captioning-large",
+    (model_folders.BLIP, "BLIP caption model", "blip", "blip-image-captioning-large",
      "hf download Salesforce/blip-image-captioning-large --local-dir {dir}", ""),
-    (models.STABLE_AUDIO, "Stable Audio model", "diffusers", "stable-audio-open-1.0",
+    (model_folders.STABLE_AUDIO, "Stable Audio model", "diffusers", "stable-audio-open-1.0",
      "hf download stabilityai/stable-audio-open-1.0 --local-dir {dir}",
      "gated: accept its licence at https://huggingface.co/stabilityai/stable-audio-open-1.0, then `hf auth login`"),
 )
@@ -98,10 +98,10 @@ def _report_required(row: tuple, given: str | None, roots: list[str], out) -> bo
     print(f"  {label} (ComfyUI/models/{folder_type}):", file=out)
     good = []
     for root in roots:
-        for rel in models.list_model_folders(kind, [root]):
+        for rel in model_folders.list_model_folders(kind, [root]):
             path = os.path.normpath(os.path.join(root, rel))
             try:
-                models.resolve_model_folder(kind, rel, [root])
+                model_folders.resolve_model_folder(kind, rel, [root])
             except ValueError as err:
                 print(f"    BROKEN   {path}\n             {str(err).split('. ')[0]}.", file=out)
                 continue
@@ -110,7 +110,7 @@ def _report_required(row: tuple, given: str | None, roots: list[str], out) -> bo
     if good:
         return True
     searched = ", ".join(roots) if roots else "nowhere: pass --comfyui DIR or --" + (
-        "blip" if kind == models.BLIP else "stable-audio") + " DIR"
+        "blip" if kind == model_folders.BLIP else "stable-audio") + " DIR"
     target = _download_target(given, roots, folder_type, name)
     print(f"    MISSING  (searched {searched})", file=out)
     if why:
@@ -155,7 +155,7 @@ def check_models(comfyui: str | None = None, blip: str | None = None, stable_aud
         print(f"  note: {note}", file=out)
     missing = 0
     for row in _CHECKED:
-        given = blip if row[0] == models.BLIP else stable_audio
+        given = blip if row[0] == model_folders.BLIP else stable_audio
         missing += not _report_required(row, given, _folders(comfy_root, extra, row[2], given), out)
     if comfy_root:
         _report_native(comfy_root, extra, out)

@@ -1,0 +1,253 @@
+"""Finding and checking model folders, and the light handle a loader node outputs (stdlib only).
+
+Folders are local only: a dropdown name resolves inside the configured roots, and a folder is refused before
+anything loads when it is not the kind asked for, holds only pickle weights (never unpickled) or asks to run its
+own Python code (never run). Stable Audio folders are checked against :data:`families.FAMILIES`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .families import PIPELINES, family_for_class, refused_family
+
+if TYPE_CHECKING:
+    from .devices import DevicePlan
+
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+BLIP = "blip"
+STABLE_AUDIO = "stable_audio"
+CLAP = "clap"
+
+BLIP_NODE = "Load BLIP Caption Model"
+STABLE_AUDIO_NODE = "Load Stable Audio Model"
+CLAP_NODE = "Load CLAP Model"
+
+BLIP_HELP = (
+    "Put a transformers BLIP captioning folder there (config.json, model.safetensors, tokenizer and "
+    "preprocessor files), e.g. `hf download Salesforce/blip-image-captioning-large --local-dir "
+    "ComfyUI/models/blip/blip-image-captioning-large`, then refresh the page (R) so the list updates."
+)
+STABLE_AUDIO_HELP = (
+    "Put a diffusers Stable Audio folder there (model_index.json with transformer/, vae/, text_encoder/, "
+    "tokenizer/, projection_model/, scheduler/), e.g. accept the licence of stabilityai/stable-audio-open-1.0 on "
+    "huggingface.co, `hf auth login`, then `hf download stabilityai/stable-audio-open-1.0 --local-dir "
+    "ComfyUI/models/diffusers/stable-audio-open-1.0`, then refresh the page (R) so the list updates."
+)
+CLAP_HELP = (
+    "Put a transformers CLAP folder there (config.json with model_type clap, model.safetensors, tokenizer and "
+    "preprocessor files), e.g. `hf download laion/larger_clap_general --revision refs/pr/1 --local-dir "
+    "ComfyUI/models/clap/larger_clap_general` (the LAION repos keep their safetensors weights in the Hub's "
+    "conversion pull request, refs/pr/N: see the repo's Files page; their main branch has only pickle weights, "
+    "which this pack refuses), then refresh the page (R) so the list updates."
+)
+# transformers model folders: kind -> (config.json model_type, loader node, help, what the folder must hold, class)
+_TRANSFORMERS_KINDS = {
+    BLIP: ("blip", BLIP_NODE, BLIP_HELP, "a BLIP captioning folder", "BlipForConditionalGeneration"),
+    CLAP: ("clap", CLAP_NODE, CLAP_HELP, "a CLAP audio-text folder", "ClapModel"),
+}
+
+_SAFE_WEIGHTS = (".safetensors",)
+_PICKLE_WEIGHTS = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """What a loader node outputs: which model, not the weights.
+
+    Attributes:
+        kind: ``"blip"``, ``"stable_audio"`` or ``"clap"``.
+        path: absolute folder.
+        dtype: resolved dtype name (``fp32``/``fp16``/``bf16``).
+        family: the model class (``BlipForConditionalGeneration``, ``StableAudioPipeline``...).
+        name: the folder name the user picked (for messages and metadata).
+    """
+
+    kind: str
+    path: str
+    dtype: str
+    family: str
+    name: str
+
+
+def _walk_dirs(root: str, max_depth: int = 3) -> Iterator[str]:
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        return
+    for dirpath, dirnames, _ in os.walk(root, followlinks=True):
+        depth = os.path.relpath(dirpath, root).count(os.sep) + (0 if dirpath == root else 1)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if depth >= max_depth:
+            dirnames[:] = []
+        yield dirpath
+
+
+def _is_transformers_folder(path: str, kind: str) -> bool:
+    cfg = read_json(os.path.join(path, "config.json"))
+    return bool(cfg) and cfg.get("model_type") == _TRANSFORMERS_KINDS[kind][0]
+
+
+def node_and_help(kind: str) -> tuple[str, str]:
+    """The loader node's display name and the folder help for ``kind``, for messages."""
+    if kind in _TRANSFORMERS_KINDS:
+        return _TRANSFORMERS_KINDS[kind][1], _TRANSFORMERS_KINDS[kind][2]
+    return STABLE_AUDIO_NODE, STABLE_AUDIO_HELP
+
+
+def read_json(path: str) -> dict | None:
+    """The JSON object in ``path``, or ``None`` when it is missing, unreadable or not an object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _stable_audio_class(path: str) -> str | None:
+    index = read_json(os.path.join(path, "model_index.json"))
+    name = index.get("_class_name") if index else None
+    return name if isinstance(name, str) else None
+
+
+def list_model_folders(kind: str, roots: list[str]) -> list[str]:
+    """Model folders of ``kind`` under ``roots``, as names relative to their root (what the dropdown shows).
+
+    BLIP / CLAP: folders whose config.json says ``model_type: blip`` / ``clap``. Stable Audio: folders with a
+    model_index.json of a supported pipeline class. Cheap (reads small JSON files only): safe for ``INPUT_TYPES``.
+    """
+    found: list[str] = []
+    for root in roots:
+        for d in _walk_dirs(root):
+            ok = (_is_transformers_folder(d, kind) if kind in _TRANSFORMERS_KINDS
+                  else _stable_audio_class(d) in PIPELINES)
+            if ok:
+                rel = os.path.relpath(d, os.path.abspath(root)).replace(os.sep, "/")
+                if rel not in found:
+                    found.append(rel)
+    return sorted(found)
+
+
+
+
+def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
+    """The absolute folder for dropdown value ``name``, checked; ``ValueError`` saying what to do otherwise.
+
+    Refuses: a missing folder, a folder of another model type, pickle-only weights (never unpickled), and configs
+    or components that ask for code from the folder (never executed).
+    """
+    node, help_text = node_and_help(kind)
+    path = _find_folder(node, help_text, name, roots)
+    if kind in _TRANSFORMERS_KINDS:
+        configs, weight_dirs = _check_transformers_folder(node, help_text, kind, path)
+    else:
+        configs, weight_dirs = _check_pipeline_folder(node, help_text, path)
+    for cfg in configs:
+        if "auto_map" in cfg or cfg.get("trust_remote_code"):
+            raise ValueError(f'{node}: "model" folder {path} asks to run its own Python code (auto_map); this pack '
+                             f"never runs code from model folders. Use the official folder. {help_text}")
+    for d in weight_dirs:
+        pickles = [f for f in os.listdir(d) if f.endswith(_PICKLE_WEIGHTS)]
+        if pickles and not any(f.endswith(_SAFE_WEIGHTS) for f in os.listdir(d)):
+            raise ValueError(f'{node}: "model" folder {path} holds only pickle weights in {d} ({", ".join(pickles)}), '
+                             f"which can run code when loaded, so this pack refuses them. Download the .safetensors "
+                             f"weights instead. {help_text}")
+    return path
+
+
+def _find_folder(node: str, help_text: str, name: str, roots: list[str]) -> str:
+    """The first folder ``name`` under ``roots``; a name that leaves its root (absolute, ``..``) is refused."""
+    searched = ", ".join(roots) if roots else "(no model folder is configured)"
+    if not isinstance(name, str) or not name.strip() or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        raise ValueError(f'{node}: "model" is {name!r}, which is not a folder name inside {searched}. '
+                         f"Pick a folder from the list. {help_text}")
+    for root in roots:
+        candidate = os.path.abspath(os.path.join(root, name))
+        if os.path.isdir(candidate):
+            return candidate
+    raise ValueError(f'{node}: "model" is "{name}" but no such folder was found in {searched}. {help_text}')
+
+
+def _check_transformers_folder(node: str, help_text: str, kind: str, path: str) -> tuple[list[dict], list[str]]:
+    """(configs, weight folders) of a transformers folder of ``kind``; refuses another model type."""
+    model_type, _, _, wanted, _ = _TRANSFORMERS_KINDS[kind]
+    cfg_path = os.path.join(path, "config.json")
+    if not os.path.isfile(cfg_path):
+        raise ValueError(f'{node}: "model" folder {path} has no config.json, so it is not a transformers '
+                         f"model folder. {help_text}")
+    cfg = read_json(cfg_path)
+    if cfg is None:
+        raise ValueError(f'{node}: "model" folder {path} has a config.json that is not valid JSON (a broken or '
+                         f"partial download?). Download the folder again. {help_text}")
+    if cfg.get("model_type") != model_type:
+        raise ValueError(f'{node}: "model" folder {path} holds a "{cfg.get("model_type")}" model, not '
+                         f"{model_type.upper()}. Pick {wanted}. {help_text}")
+    return [cfg], [path]
+
+
+def _check_pipeline_folder(node: str, help_text: str, path: str) -> tuple[list[dict], list[str]]:
+    """(component configs, component folders) of a Stable Audio pipeline folder; refuses another pipeline, a
+    family the installed diffusers lacks or the pack refuses, and pipeline or component code in the folder."""
+    index = read_json(os.path.join(path, "model_index.json"))
+    if index is None:
+        raise ValueError(f'{node}: "model" folder {path} has no readable model_index.json, so it is not '
+                         f"a diffusers pipeline folder. {help_text}")
+    cls = index.get("_class_name")
+    if not isinstance(cls, str):  # ["module", "Class"]: a custom pipeline from Python files in the folder
+        raise ValueError(f'{node}: "model" folder {path} asks to run its own Python pipeline code ({cls!r}); this '
+                         f"pack never runs code from model folders. Use the official folder. {help_text}")
+    if cls not in PIPELINES:
+        raise ValueError(f'{node}: "model" folder {path} holds a {cls} pipeline; this node loads '
+                         f"{', '.join(PIPELINES)}. Pick a Stable Audio folder. {help_text}")
+    check_family_supported(node, path, cls)
+    libraries = family_for_class(cls).libraries
+    components = {k: v for k, v in index.items() if not k.startswith("_") and isinstance(v, list)}
+    for part, spec in components.items():
+        library = spec[0] if spec else None
+        if library is not None and library not in libraries:  # ["my_module", "MyClass"]: code in the folder
+            raise ValueError(f'{node}: "model" folder {path} asks to run its own Python code for its {part} '
+                             f"({library!r}); this pack never runs code from model folders. Use the official "
+                             f"folder. {help_text}")
+    weight_dirs = [os.path.join(path, k) for k in components if os.path.isdir(os.path.join(path, k))]
+    return [c for c in (read_json(os.path.join(d, "config.json")) for d in weight_dirs) if c], weight_dirs
+
+
+def _version(text: str) -> tuple[int, ...]:
+    import re
+
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
+def check_family_supported(node: str, path: str, cls: str) -> None:
+    """The installed diffusers must have the folder's pipeline; a refused family (SA3 Small's SAME-S autoencoder)
+    is refused with its reason."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    family = family_for_class(cls)
+    try:
+        installed = version("diffusers")
+    except PackageNotFoundError:
+        installed = "none"
+    if installed == "none" or _version(installed) < _version(family.min_diffusers):
+        raise ValueError(f'{node}: "model" folder {path} is a {family.label} model ({cls}), which needs '
+                         f"diffusers {family.min_diffusers} or newer; this Python has diffusers {installed}. Run "
+                         f'`pip install -U "diffusers>={family.min_diffusers}"` in ComfyUI\'s Python, restart '
+                         "ComfyUI and run again.")
+    refused = refused_family(cls, read_json(os.path.join(path, "vae", "config.json")) or {})
+    if refused is not None:
+        raise ValueError(f'{node}: "model" folder {path} ' + refused.refused.format(installed=installed))
+
+
+def make_handle(kind: str, name: str, roots: list[str], dtype: str, plan: DevicePlan) -> ModelHandle:
+    """Check the folder and resolve ``dtype`` ("auto" follows the plan) into a :class:`ModelHandle`; loads nothing."""
+    node = node_and_help(kind)[0]
+    if dtype not in DTYPES:
+        raise ValueError(f'{node}: "dtype" is {dtype!r} but must be one of {", ".join(DTYPES)}. Pick one from the list.')
+    path = resolve_model_folder(kind, name, roots)
+    resolved = plan.auto_dtype if dtype == "auto" else dtype
+    family = _TRANSFORMERS_KINDS[kind][4] if kind in _TRANSFORMERS_KINDS else _stable_audio_class(path)
+    return ModelHandle(kind=kind, path=path, dtype=resolved, family=family, name=name)
