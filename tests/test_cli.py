@@ -4,8 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in fresh interpreters (a minute or more each)
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,6 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from conftest import PACK_NAME, ROOT, pack
 
 PREFIX = "same/prefix"
@@ -130,6 +132,7 @@ def test_threads_saving_with_the_same_prefix_get_distinct_files(output_dir):
     _check(output_dir, saves, batch, existing)
 
 
+@pytest.mark.slow
 def test_processes_saving_with_the_same_prefix_get_distinct_files(output_dir):
     existing = _existing(output_dir)
     batch = 2  # each save writes two files: the counter moves on inside one save too

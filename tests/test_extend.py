@@ -27,6 +27,7 @@ def _level_db(x):
     return 10 * math.log10(float((x.double() ** 2).mean()) + 1e-20)
 
 
+@pytest.mark.slow
 def test_ten_minutes_exact_length_and_steady_joints(long_model):
     _, pipe = long_model
     ticks = []
@@ -61,6 +62,7 @@ def test_first_segment_is_the_plain_clip_with_the_base_seed_and_runs_repeat(long
     assert extend.segment_seed(5, 3) == 8 and extend.segment_seed(2**64 - 1, 1) == 0
 
 
+@pytest.mark.slow
 def test_short_request_is_one_segment_and_tail_conditioning_runs(long_model):
     _, pipe = long_model
     w, rate = extend.extend_soundscape(pipe, "wind", minutes=0.2, overlap_seconds=1.0, steps=2, seed=1)
@@ -122,6 +124,7 @@ def test_method_follows_the_model(long_model, sa3_model):
         extend.resolve_method(sa3_model[1], "glue")
 
 
+@pytest.mark.slow
 def test_continued_segments_hear_the_previous_tail(sa3_model):
     _, pipe = sa3_model
     rate, seg_s, fade_s = 44100, 20.0, 1.0
@@ -159,6 +162,7 @@ def test_continued_segments_hear_the_previous_tail(sa3_model):
     assert worst <= 1.0, f"a joint is {worst:.2f} dB off its surroundings"
 
 
+@pytest.mark.slow
 def test_extend_node_continues_with_sa3_and_crossfades_on_request(sa3_model, interrupt_after):
     handle, _ = sa3_model
     args = dict(model=handle, prompt="wind", negative_prompt="music", minutes=0.5, segment_seconds=15.0,
@@ -172,6 +176,7 @@ def test_extend_node_continues_with_sa3_and_crossfades_on_request(sa3_model, int
     assert not torch.equal(xfade["waveform"], audio["waveform"])
 
 
+@pytest.mark.slow
 def test_a_request_shorter_than_a_segment_is_one_clip_of_that_length(long_model, sa3_model):
     for _, pipe in (long_model, sa3_model):
         w, rate = extend.extend_soundscape(pipe, "wind", minutes=0.25, steps=2, seed=9)

@@ -62,6 +62,7 @@ def test_full_chain_image_to_wav(loaded, output_dir):
     assert (info.channels, info.samplerate, info.frames, info.subtype) == (2, 44100, 66150, "PCM_16")
 
 
+@pytest.mark.slow
 def test_batch_of_images_gives_a_caption_each_and_a_wav_each(loaded, output_dir):
     blip, sa = loaded
     (captions,) = run_node("AmbientBlipCaption", image=_images(3), blip_model=blip, prefix="a photography of",

@@ -179,6 +179,7 @@ print("RESULT " + json.dumps({{"attempts": ATTEMPTS, "calls": CALLS, "ui": ui["u
 '''
 
 
+@pytest.mark.slow
 def test_no_hub_call_even_without_the_offline_switches(comfy_models, tmp_path):
     import folder_paths
 

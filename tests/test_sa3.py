@@ -110,6 +110,7 @@ def test_family_limits_and_defaults(root, pipe):
         soundscape.generate_soundscape(medium, "rain", seconds=381.0, steps=1)
 
 
+@pytest.mark.slow
 def test_medium_makes_long_audio_with_flat_decode(root):
     _, medium = _load(root, "medium")
     ticks = []

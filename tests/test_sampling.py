@@ -45,6 +45,7 @@ def test_trimmed_window_is_sized_to_the_clip(sa):
     assert w.shape == (1, 2, 5 * rate) and torch.isfinite(w).all() and w.abs().max() > 0
 
 
+@pytest.mark.slow
 def test_chunked_decode_matches_whole_decode(sa):
     _, pipe = sa
     latents = torch.randn(1, 4, 300, generator=torch.Generator().manual_seed(0))

@@ -87,6 +87,7 @@ def test_a_48k_mono_recording_is_resampled_to_the_model(pipe):
     assert torch.equal(out, stereo)  # mono is doubled, as the sampler fits a reference
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_low_strength_keeps_more_of_the_source_and_one_ignores_it(pipe, seed):
     """See the module docstring: same seed, two different sources; their outputs differ only through the sources."""

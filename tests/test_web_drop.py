@@ -227,6 +227,7 @@ def _harness(*args, timeout=300):
                           text=True, timeout=timeout, env={**os.environ, "HARNESS_HOME": str(HARNESS)})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_harness_missing() is not None, reason=str(_harness_missing()))
 def test_dropping_a_saved_wav_on_the_canvas_restores_its_workflow(tmp_path):
     models = tmp_path / "models_root"

@@ -159,6 +159,7 @@ def test_native_workflow_feeds_our_prompt_into_core_stable_audio():
     assert "checkpoints/" in note and "text_encoders/" in note and "hf download" in note
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (HARNESS / "ComfyUI" / "main.py").is_file() or not HARNESS_TOOLS.is_dir(),
                     reason="ComfyUI harness not set up (../shared/harness/setup.sh)")
 def test_workflows_run_in_a_real_comfyui(tmp_path):
