@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..audio.contract import check_audio, make_audio
 from ..generate.extend import METHODS as EXTEND_METHODS
+from ..generate.inputs import check_sampling, require_sa3_handle
 from ..models import devices, folders
 from . import glue as comfy_glue
 from .inputs import (
@@ -195,7 +196,6 @@ class AmbientVaryAudio:
         }}
 
     def execute(self, model, audio, prompt, strength, steps, seed, variations):
-        from ..generate.inputs import check_sampling, require_sa3_handle
         from ..generate.vary import NODE, vary_audio
 
         waveform, rate = check_audio(audio, NODE)

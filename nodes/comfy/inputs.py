@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..checks import SEED_MAX
 from ..models.devices import MEMORY_MODES
 from ..models.folders import DTYPES
-from ..text.prompt import DEFAULT_PRESET, PRESET_NAMES
+from ..text.tables import DEFAULT_PRESET, PRESET_NAMES
 
 CATEGORY = "audio/ambient"
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 
-from ..text.prompt import build_layered_prompts, build_prompt, source_prompts
 from .inputs import CATEGORY, caption_input, preset_input
 
 log = logging.getLogger(__name__)
@@ -31,6 +30,8 @@ class AmbientPromptBuilder:
         }}
 
     def execute(self, caption, preset, extra):
+        from ..text.prompt import build_prompt
+
         prompt, negative = build_prompt(caption, preset, extra)
         log.info("ambient prompt: %s | negative: %s", prompt, negative)
         return (prompt, negative)
@@ -61,6 +62,8 @@ class AmbientLayeredPromptBuilder:
         }}
 
     def execute(self, caption, preset, extra, sources):
+        from ..text.prompt import build_layered_prompts, source_prompts
+
         layered = build_layered_prompts(caption, preset, extra, max_sources=sources)
         picked = source_prompts(layered, slots=3)
         log.info("layered prompts: bed=%r sources=%r", layered.bed, layered.sources)

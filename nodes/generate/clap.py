@@ -166,6 +166,38 @@ def silent_takes(waveform: torch.Tensor) -> list[bool]:
     return [bool(p <= SILENCE_PEAK) for p in peaks]
 
 
+def _check_takes(waveform: torch.Tensor, texts: Sequence[str], node: str) -> list[bool]:
+    """Which takes of ``waveform [B, C, T]`` are silent; a ``ValueError`` naming ``node`` for a bad shape, no texts,
+    or every take silent (a warning names the silent takes otherwise)."""
+    import torch
+
+    if not isinstance(waveform, torch.Tensor) or waveform.ndim != 3 or 0 in waveform.shape:
+        shape = tuple(waveform.shape) if isinstance(waveform, torch.Tensor) else type(waveform).__name__
+        raise ValueError(f'{node}: "audio" waveform is {shape} but must be [takes, channels, samples] with at least '
+                         "one sample. Connect an AUDIO output.")
+    if not texts:
+        raise ValueError(f'{node}: no text to score against. Connect a "prompt".')
+    silent = silent_takes(waveform)
+    if all(silent):
+        loudest = float(waveform.detach().abs().max())
+        raise ValueError(f'{node}: "audio" is silent: all {len(silent)} take(s) peak below -80 dBFS (loudest sample '
+                         f"{loudest:.1e}), so there is nothing to rank. Check the node that made the audio, "
+                         "e.g. a sampler with too few steps or a muted mix.")
+    if any(silent):
+        log.warning("%s: take(s) %s are silent (peak below -80 dBFS); they score %s and rank last.", node,
+                    ", ".join(str(i + 1) for i, s in enumerate(silent) if s), SILENT_SCORE)
+    return silent
+
+
+def _window_lengths(processor, sample_rate: int) -> tuple[int, int, int]:
+    """``(CLAP's rate, window length at sample_rate, window length at CLAP's rate)``: a window at the input rate is
+    never longer than CLAP's input once resampled."""
+    fe = processor.feature_extractor
+    rate = int(fe.sampling_rate)
+    window_out = int(getattr(fe, "nb_max_samples", 0) or int(fe.max_length_s) * rate)
+    return rate, max(1, (window_out * int(sample_rate)) // rate), window_out
+
+
 def take_similarities(model, processor, waveform: torch.Tensor, sample_rate: int, texts: Sequence[str],
                       on_step: Callable[[int, int], None] | None = None,
                       batch_windows: int = WINDOW_BATCH, node: str = NODE) -> torch.Tensor:
@@ -194,28 +226,9 @@ def take_similarities(model, processor, waveform: torch.Tensor, sample_rate: int
     """
     import torch
 
-    if not isinstance(waveform, torch.Tensor) or waveform.ndim != 3 or 0 in waveform.shape:
-        shape = tuple(waveform.shape) if isinstance(waveform, torch.Tensor) else type(waveform).__name__
-        raise ValueError(f'{node}: "audio" waveform is {shape} but must be [takes, channels, samples] with at least '
-                         "one sample. Connect an AUDIO output.")
-    if not texts:
-        raise ValueError(f'{node}: no text to score against. Connect a "prompt".')
+    silent = _check_takes(waveform, texts, node)
     takes, _, frames = waveform.shape
-    fe = processor.feature_extractor
-    rate = int(fe.sampling_rate)
-    window_out = int(getattr(fe, "nb_max_samples", 0) or int(fe.max_length_s) * rate)
-    # window length at the input rate, so that a resampled window is never longer than CLAP's input
-    window_in = max(1, (window_out * int(sample_rate)) // rate)
-
-    silent = silent_takes(waveform)
-    if all(silent):
-        loudest = float(waveform.detach().abs().max())
-        raise ValueError(f'{node}: "audio" is silent: all {takes} take(s) peak below -80 dBFS (loudest sample '
-                         f"{loudest:.1e}), so there is nothing to rank. Check the node that made the audio, "
-                         "e.g. a sampler with too few steps or a muted mix.")
-    if any(silent):
-        log.warning("%s: take(s) %s are silent (peak below -80 dBFS); they score %s and rank last.", node,
-                    ", ".join(str(i + 1) for i, s in enumerate(silent) if s), SILENT_SCORE)
+    rate, window_in, window_out = _window_lengths(processor, sample_rate)
 
     text_emb = text_embeddings(model, processor, texts)
     mono = waveform.detach().float().mean(dim=1).cpu()  # [B, T]
