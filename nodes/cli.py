@@ -276,28 +276,39 @@ def _convert_parser(dtypes) -> argparse.ArgumentParser:
     return p
 
 
+def _reported(job, interrupted: str):
+    """``job()``'s result, or the exit code after printing why it stopped: 130 on Ctrl-C (``interrupted`` says what
+    was left), 1 on a ValueError or OSError (its message is the whole report)."""
+    try:
+        return job()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {interrupted}.", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
 def _count(n: int) -> str:
     return f"{n / 1e6:,.1f} M" if n >= 1e6 else f"{n:,}"
 
 
 def convert_sa3_command(argv: list[str], out=None) -> int:
     """``convert-sa3``: run :func:`sa3_convert.convert_sa3` and print what was written and what to do next."""
-    from .tools.sa3_convert import DTYPES, convert_sa3, describe_pipeline_folder
+    from .tools.sa3_convert import DTYPES
 
-    out = out or sys.stdout
     args = _convert_parser(DTYPES).parse_args(argv)
+    return _reported(lambda: _convert(args, out or sys.stdout), "nothing was written")
+
+
+def _convert(args: argparse.Namespace, out) -> int:
+    from .tools.sa3_convert import convert_sa3, describe_pipeline_folder
+
     notes: list[str] = []
     print(f"converting {args.checkpoint} (reads the whole checkpoint into memory; about a minute for Medium)...",
           file=out, flush=True)
-    try:
-        folder = convert_sa3(args.checkpoint, args.out_dir, args.text_encoder, model_config=args.model_config,
-                             dtype=args.dtype, notes=notes)
-    except KeyboardInterrupt:
-        print("\ninterrupted: nothing was written.", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    folder = convert_sa3(args.checkpoint, args.out_dir, args.text_encoder, model_config=args.model_config,
+                         dtype=args.dtype, notes=notes)
     print(f"wrote {folder} ({args.dtype}):", file=out)
     for row in describe_pipeline_folder(folder):
         size = ""
@@ -326,14 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         return check_models(args.comfyui, args.blip, args.stable_audio)
     if args.comfyui:
         parser.error("--comfyui goes with --check")
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: no partial file was left behind.", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    return _reported(lambda: run(args), "no partial file was left behind")
 
 
 if __name__ == "__main__":
