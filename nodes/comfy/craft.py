@@ -10,7 +10,6 @@ import logging
 
 from ..audio.contract import LOOP_KEY, META_KEY, check_audio, make_audio
 from ..checks import is_number
-from ..generate.inpaint_loop import LOOP_METHODS
 from .inputs import AUDIO_OUT, CATEGORY, audio_input, seed_input, stable_audio_model_input
 from .session import stable_audio_run
 
@@ -33,6 +32,8 @@ class AmbientSeamlessLoop:
 
     @classmethod
     def INPUT_TYPES(cls):
+        from ..generate.inpaint_loop import LOOP_METHODS
+
         # new inputs go last, in "optional": saved workflows map their widget values by position
         return {"required": {
             "audio": audio_input(),

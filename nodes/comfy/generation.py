@@ -6,7 +6,6 @@ import: the plain modules import torch/transformers/diffusers inside their funct
 from __future__ import annotations
 
 from ..audio.contract import check_audio, make_audio
-from ..generate.extend import METHODS as EXTEND_METHODS
 from ..generate.inputs import check_sampling, require_sa3_handle
 from ..models import devices, folders
 from . import glue as comfy_glue
@@ -121,6 +120,8 @@ class AmbientExtend:
 
     @classmethod
     def INPUT_TYPES(cls):
+        from ..generate.extend import METHODS as EXTEND_METHODS
+
         return {"required": {
             "model": stable_audio_model_input(),
             "prompt": prompt_input("steady rain on a roof, distant thunder, soft wind, high quality field recording",

@@ -6,7 +6,6 @@ prompt (and the image caption) and keep the best, or all of them best first. The
 """
 from __future__ import annotations
 
-from ..generate.clap import DEFAULT_CAPTION_WEIGHT, OUTPUT_MODES
 from ..models import devices, folders
 from . import glue as comfy_glue
 from .inputs import CATEGORY, audio_input
@@ -37,6 +36,8 @@ class AmbientRankTakes:
 
     @classmethod
     def INPUT_TYPES(cls):
+        from ..generate.clap import DEFAULT_CAPTION_WEIGHT, OUTPUT_MODES
+
         return {"required": {
             "audio": audio_input("The takes to compare: a batch of clips, e.g. Stable Audio Sampler with variations "
                                  "above 1 (a single clip is scored too); takes longer than 10 s are scored on all of "

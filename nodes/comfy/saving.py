@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ..audio.contract import LOOP_KEY, META_KEY, check_audio
-from ..audio.wav import BIT_DEPTHS, DEFAULT_PREFIX, LOOP_POINTS
 from . import glue as comfy_glue
 from .inputs import CATEGORY, audio_input
 
@@ -17,6 +16,8 @@ class AmbientSaveWav:
 
     @classmethod
     def INPUT_TYPES(cls):
+        from ..audio.wav import BIT_DEPTHS, DEFAULT_PREFIX, LOOP_POINTS
+
         return {"required": {
             "audio": audio_input("Each clip of a batch is one file."),
             "filename_prefix": ("STRING", {"default": DEFAULT_PREFIX,
