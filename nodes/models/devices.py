@@ -47,14 +47,6 @@ def standalone_plan() -> DevicePlan:
 
 # ------------------------------------------------------------------------------------- Stable Audio memory modes
 MEMORY_MODES = ("balanced", "fast", "low-vram")
-MEMORY_HELP = (
-    "balanced: the model moves to the GPU for the run and back after, VRAM free between runs (peak: Open 1.0 47 s "
-    "2.8 GB, Stable Audio 3 Medium 380 s 4.9 GiB, fp16). fast: it stays on the GPU between runs, no transfer "
-    "(SA3 Medium: 120 s in 0.65 s, 380 s in 1.36 s on an H100; Open 1.0 about 0.5 s less per run); ComfyUI still "
-    "evicts it when another model needs room; required by compile. low-vram: one part at a time (and the two "
-    "guidance passes one after the other): peak 2.3 GB for Open 1.0, 3.0 GiB for SA3 Medium 380 s, about 1 s "
-    "slower, for 4-12 GB cards."
-)
 # the parts of both families (Open 1.0 has a projection model, Stable Audio 3 a duration embedder)
 _SA_PARTS = ("text_encoder", "projection_model", "duration_embedder", "transformer", "vae")
 # what each stage of generate_soundscape needs on the run device
