@@ -63,7 +63,7 @@ def device_plan(kind: str):
     management."""
     import comfy.model_management as mm
 
-    from ..models.devices import DevicePlan
+    from ..models.plan import DevicePlan
 
     # Both models run on ComfyUI's torch device (BLIP is a vision model: the text-encoder device would keep it on the
     # CPU under normal VRAM) and rest on the offload device between runs.

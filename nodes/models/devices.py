@@ -1,4 +1,4 @@
-"""Where models run and rest: the device plan, Stable Audio's memory modes, and holding a model on the run
+"""Where models run and rest: Stable Audio's memory modes, the compile policy, and holding a model on the run
 device for one run (:func:`on_device`, :func:`stable_audio_session`); no ComfyUI import.
 
 Models rest on the offload device and move to the load device only while they run, after asking the host
@@ -10,40 +10,11 @@ objects, and works the same in ComfyUI and in the CLI.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from . import families
 from .folders import BLIP, CLAP, STABLE_AUDIO, ModelHandle
 from .loading import load, model_bytes, move_to
-
-
-@dataclass
-class DevicePlan:
-    """Where a model runs and rests. In ComfyUI it comes from ``comfy_glue.device_plan``; standalone from
-    :func:`standalone_plan`."""
-
-    load_device: str = "cpu"
-    offload_device: str = "cpu"
-    auto_dtype: str = "fp32"
-    free_memory: Callable[[int], Any] | None = None
-    after_offload: Callable[[], Any] | None = None
-    # keep_resident(key, modules): hold these modules on load_device between runs in a way the host can evict
-    # (ComfyUI: a ModelPatcher registered with its model management); None: just move them there
-    keep_resident: Callable[[str, dict], Any] | None = None
-    moves: list = field(default_factory=list)  # (what, device) log, read by tests and benchmarks
-
-
-def standalone_plan() -> DevicePlan:
-    """Device plan without ComfyUI: the first CUDA GPU if there is one (fp16), else the CPU (fp32)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return DevicePlan(load_device="cuda", offload_device="cpu", auto_dtype="fp16",
-                          after_offload=torch.cuda.empty_cache)
-    return DevicePlan()
-
+from .plan import DevicePlan, standalone_plan  # noqa: F401  (the device layer's face: devices.DevicePlan)
 
 # ------------------------------------------------------------------------------------- Stable Audio memory modes
 MEMORY_MODES = ("balanced", "fast", "low-vram")

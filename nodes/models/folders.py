@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .families import PIPELINES, family_for_class, refused_family
 
 if TYPE_CHECKING:
-    from .devices import DevicePlan
+    from .plan import DevicePlan
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 

@@ -18,7 +18,7 @@ from .families import is_sa3
 from .folders import BLIP, CLAP, STABLE_AUDIO, ModelHandle, node_and_help
 
 if TYPE_CHECKING:
-    from .devices import DevicePlan
+    from .plan import DevicePlan
 
 log = logging.getLogger(__name__)
 
