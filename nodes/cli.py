@@ -15,7 +15,9 @@ Exit codes: 0 done, 1 a run failed (message on stderr), 2 bad arguments, 130 int
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -29,6 +31,15 @@ from .tools.model_check import check_models
 OOM_ADVICE = "Pass --memory low-vram, or a lower --seconds or --variations, or close other programs on the GPU."
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
+DEFAULT_OVERLAP = 3.0  # --minutes' cross-fade (s) when the model's segments are long enough
+DEFAULT_LOOP = 2.0  # --loop's cross-fade (s) when the clip is long enough
+AUTO = -1.0  # --loop without a value
+FRACTION = 0.25  # on short segments or clips, the default cross-fade is this fraction of them
+# node input names -> the CLI flags that set them, for the messages of the functions the CLI calls
+SAMPLING_FLAGS = {"seconds": "--seconds", "steps": "--steps", "cfg": "--cfg", "seed": "--seed",
+                  "variations": "--variations", "minutes": "--minutes", "overlap_seconds": "--overlap"}
+CRAFT_FLAGS = {"overlap_seconds": "--loop", "target_lufs": "--loudness", "ceiling_dbtp": "--true-peak",
+              "fade_in_seconds": "--fade", "fade_out_seconds": "--fade", "curve": "--fade-curve"}
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -73,9 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     d = p.add_argument_group("sound craft (applied in this order)")
     d.add_argument("--minutes", type=float, help="make a long soundscape of this many minutes (joined segments) "
                    "instead of one clip")
-    d.add_argument("--overlap", type=float, default=3.0, help="with --minutes: cross-fade between segments (s)")
-    d.add_argument("--loop", type=float, nargs="?", const=2.0, metavar="OVERLAP",
-                   help="make a seamless loop with this cross-fade in seconds (default 2) and write loop points")
+    d.add_argument("--overlap", type=float, help="with --minutes: cross-fade between segments in seconds "
+                   f"(default: {DEFAULT_OVERLAP:g}, or a quarter of a segment if that is shorter)")
+    d.add_argument("--loop", type=float, nargs="?", const=AUTO, metavar="OVERLAP",
+                   help=f"make a seamless loop with this cross-fade in seconds (default: {DEFAULT_LOOP:g}, or a "
+                        "quarter of the clip if that is shorter) and write loop points")
     d.add_argument("--fade", type=float, nargs=2, metavar=("IN", "OUT"), help="fade in and out, in seconds")
     d.add_argument("--fade-curve", default="equal-power", choices=("linear", "equal-power", "exponential"),
                    help="fade shape")
@@ -140,13 +153,37 @@ def _handle(kind: str, folder: str, dtype: str, plan: devices.DevicePlan) -> fol
     return folders.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
 
 
+@contextlib.contextmanager
+def _as_flags(flags: dict[str, str]):
+    """Re-raise a ``ValueError`` from the functions the CLI calls with their quoted input names (``"seconds"``)
+    replaced by the CLI flags that set them (``--seconds``), so the message says what to type."""
+    try:
+        yield
+    except ValueError as err:
+        text = str(err)
+        for name, flag in flags.items():
+            text = text.replace(f'"{name}"', flag)
+        raise ValueError(text) from err
+
+
+def _short_default(default: float, seconds: float) -> float:
+    """``default``, or :data:`FRACTION` of ``seconds`` (to 10 ms, at least 10 ms) when that is shorter."""
+    return min(default, max(0.01, math.floor(seconds * FRACTION * 100) / 100))
+
+
 def _craft(waveform, rate: int, args: argparse.Namespace):
     """Loop, fades and loudness, as the nodes do them, in that order. Returns ``(waveform, is_loop)``."""
+    with _as_flags(CRAFT_FLAGS):
+        return _craft_steps(waveform, rate, args)
+
+
+def _craft_steps(waveform, rate: int, args: argparse.Namespace):
     loop = False
     if args.loop is not None:
         from .audio.loop import make_seamless_loop
 
-        waveform, _ = make_seamless_loop(waveform, rate, args.loop)
+        overlap = _short_default(DEFAULT_LOOP, waveform.shape[-1] / rate) if args.loop == AUTO else args.loop
+        waveform, _ = make_seamless_loop(waveform, rate, overlap)
         loop = True
     if args.fade:
         from .audio.fades import apply_fades
@@ -203,15 +240,19 @@ def _captions(images: list[str], args: argparse.Namespace, plan: devices.DeviceP
 def _sample(pipe, prompt: str, negative: str, seconds: float, craft: dict, args: argparse.Namespace):
     """One clip (or ``--variations`` clips), or with ``--minutes`` a long soundscape: ``(waveform, rate)``."""
     from .generate.extend import extend_soundscape
-    from .generate.soundscape import generate_soundscape
+    from .generate.soundscape import generate_soundscape, max_seconds_of
 
-    if args.minutes:
-        return extend_soundscape(pipe, prompt, negative_prompt=negative, minutes=args.minutes, **craft,
-                                 overlap_seconds=args.overlap, steps=args.steps, cfg=args.cfg,
-                                 seed=args.seed, on_step=_progress("sampling", args.quiet))
-    return generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds, **craft,
-                               steps=args.steps, cfg=args.cfg, seed=args.seed, variations=args.variations,
-                               on_step=_progress("sampling", args.quiet))
+    with _as_flags(SAMPLING_FLAGS):
+        if args.minutes:
+            overlap = args.overlap
+            if overlap is None:  # segments are the model's longest clip
+                overlap = _short_default(DEFAULT_OVERLAP, max_seconds_of(pipe))
+            return extend_soundscape(pipe, prompt, negative_prompt=negative, minutes=args.minutes, **craft,
+                                     overlap_seconds=overlap, steps=args.steps, cfg=args.cfg,
+                                     seed=args.seed, on_step=_progress("sampling", args.quiet))
+        return generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds, **craft,
+                                   steps=args.steps, cfg=args.cfg, seed=args.seed, variations=args.variations,
+                                   on_step=_progress("sampling", args.quiet))
 
 
 def _save(waveform, rate: int, loop: bool, args: argparse.Namespace) -> None:

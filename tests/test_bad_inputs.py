@@ -530,7 +530,7 @@ CASES: list[Case] = [
       '"segment_seconds"', "is 30.0", "2.23 s", "Set 0 for the model maximum"),
     E("extend-overlap-above-half-a-segment", "AmbientExtend",
       lambda c: dict(good_inputs(c, "AmbientExtend"), overlap_seconds=1.5), ValueError,
-      '"overlap_seconds"', "is 1.5", "half a segment (1.00 s)", "Set e.g. 2"),
+      '"overlap_seconds"', "is 1.5", "half a segment (1.00 s)", "Set e.g. 0.5"),  # an overlap that fits
     E("loop-overlap-above-half-the-clip", "AmbientSeamlessLoop",
       lambda c: dict(audio=clip(), overlap_seconds=0.4, search_seconds=0.0), ValueError,
       '"overlap_seconds"', "is 0.4", "at most half the clip (0.25 s)", 'Lower "overlap_seconds"'),

@@ -55,7 +55,7 @@ def test_errors_exit_1_with_a_message_and_bad_flags_exit_2(comfy_models, tmp_pat
     assert run.returncode == 1 and run.stderr.startswith("error: ")
     assert "hf download" in run.stderr
     too_long = _cli("--out", str(tmp_path), "--seconds", "60", "--steps", "2", "--quiet")
-    assert too_long.returncode == 1 and '"seconds" is 60' in too_long.stderr
+    assert too_long.returncode == 1 and "--seconds is 60" in too_long.stderr  # the CLI flag, not the node input
     assert list(tmp_path.iterdir()) == []
     assert _cli("--steps", "many").returncode == 2
     assert "usage:" in _cli("--help").stdout
@@ -79,3 +79,19 @@ def test_sound_craft_flags(tmp_path):
                  "0.3", "--no-spectrogram")
     wav2 = tmp_path / "ambient" / "soundscape_00002_.wav"
     assert faded.returncode == 0 and read_smpl_loops(str(wav2)) is None  # a faded loop is no longer a loop
+
+
+def test_demo_defaults_fit_the_demo_clip_and_errors_name_the_flags(tmp_path):
+    """Issue 16: --minutes and --loop with their default cross-fades work on the demo's 2.2 s segments and clip;
+    a cross-fade too long for them is refused naming --overlap or --loop, not the node input."""
+    long = _cli("--out", str(tmp_path), "--steps", "2", "--quiet", "--no-spectrogram", "--minutes", "1")
+    assert long.returncode == 0, long.stderr
+    assert sf.info(str(tmp_path / "ambient" / "soundscape_00001_.wav")).duration == pytest.approx(60, abs=0.01)
+    looped = _cli("--out", str(tmp_path), "--steps", "2", "--quiet", "--no-spectrogram", "--loop")
+    assert looped.returncode == 0, looped.stderr
+    assert sf.info(str(tmp_path / "ambient" / "soundscape_00002_.wav")).duration == pytest.approx(2.22 - 0.55, abs=0.01)
+    bad = _cli("--out", str(tmp_path), "--steps", "2", "--quiet", "--minutes", "0.1", "--overlap", "2")
+    assert bad.returncode == 1 and "--overlap is 2.0" in bad.stderr and "overlap_seconds" not in bad.stderr
+    assert "Set e.g. 0.55" in bad.stderr  # a value that fits
+    bad_loop = _cli("--out", str(tmp_path), "--steps", "2", "--quiet", "--loop", "1.5")
+    assert bad_loop.returncode == 1 and "--loop is 1.5" in bad_loop.stderr and "overlap_seconds" not in bad_loop.stderr

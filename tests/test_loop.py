@@ -239,3 +239,43 @@ def test_nan_or_inf_samples_point_upstream(bad):
 def test_seam_metrics_of_silence_and_short_clips():
     m = loop.loop_seam_metrics(torch.zeros(1, 2, 1000), SR)  # shorter than the 1 s span: treated as circular
     assert m == {"seam_jump": 0.0, "median_jump": 0.0, "level_db_at_seam": -200.0, "level_db_around": -200.0}
+
+
+def _drone(freq: float, r: float) -> torch.Tensor:
+    """A 4 s mono sine drone [1, 1, T] whose last 1 s (the tail the loop fades out) has correlation ``r`` with its
+    first 1 s: the tail starts ``arccos(r)`` radians of phase after a whole number of periods."""
+    n = SR  # the 1 s overlap
+    period = SR / freq
+    start = round(math.floor(3 * SR / period) * period + period * math.acos(r) / (2 * math.pi))
+    t = torch.arange(start + n, dtype=torch.float64) / SR
+    return (0.25 * torch.sin(2 * math.pi * freq * t)).float().reshape(1, 1, -1)
+
+
+def _worst_window_db(out: torch.Tensor) -> float:
+    """The largest deviation (dB) of any 50 ms window's RMS, across the joint of ``out`` played twice, from the
+    median window level."""
+    twice = torch.cat([out, out], dim=-1)[0].double().pow(2).mean(0)
+    w = round(loop.WINDOW_SECONDS * SR)
+    levels = 10 * torch.log10(twice.unfold(0, w, w // 4).mean(-1))
+    return float((levels - levels.median()).abs().max())
+
+
+@pytest.mark.parametrize("freq", [100.0, 55.0])
+@pytest.mark.parametrize("r", [-1.0, -0.5, 0.0, 0.5, 1.0])
+def test_drone_keeps_its_level_through_the_joint_for_any_correlation(freq, r):
+    """A drone's loop stays within 1 dB across the joint whatever the phase of its ends (issue 13: at r = -1 the
+    ends cancelled, -24 dB mid-fade; at r = +0.5 equal-power swelled +1.8 dB)."""
+    x = _drone(freq, r)
+    assert loop.correlation(x[0, :, -SR:], x[0, :, :SR]) == pytest.approx(r, abs=0.02)
+    out, info = loop.make_seamless_loop(x, SR, 1.0)
+    assert _worst_window_db(out) <= 1.0, info
+    assert info["method"] == ("phase-aligned" if r < -0.6 else "equal-power" if r == 0 else "correlation-adaptive")
+
+
+def test_noise_keeps_its_level_through_the_joint():
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(_pinkish(rng, 2, 4 * SR, 0.5)[None].astype(np.float32)) * 0.2
+    out, info = loop.make_seamless_loop(x, SR, 1.0)
+    assert info["method"] == "equal-power"
+    mid = slice(SR // 2 - SR // 4, SR // 2 + SR // 4)
+    assert abs(_rms_db(out[..., mid]) - _rms_db(out[..., SR:])) <= 1.0

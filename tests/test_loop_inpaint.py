@@ -14,6 +14,7 @@ pytestmark = pytest.mark.skipif(not HAS_SA3, reason="this diffusers has no Stabl
 
 loop = pack_module("generate.inpaint_loop")
 seamless = pack_module("audio.loop")
+crossfade = pack_module("audio.crossfade")
 devices = pack_module("models.devices")
 folders = pack_module("models.folders")
 loading = pack_module("models.loading")
@@ -111,10 +112,10 @@ def test_the_joint_is_the_models_inpainting_of_that_window(pipe, looped):
     t = (torch.arange(n, dtype=torch.float64) + 0.5) / n
     g_in, g_out = torch.sin(t * math.pi / 2), torch.cos(t * math.pi / 2)
     r_in, r_out = info["correlations"][0]
-    if r_in <= seamless.ADAPTIVE_ABOVE:  # equal-power: from the source into the model's output
+    if abs(r_in) < crossfade.EQUAL_POWER_WITHIN:  # equal-power: from the source into the model's output
         ramp = r[0, :, w0 + a - n:w0 + a].double() * g_out + gen[0, :, a - n:a].double() * g_in
         assert torch.allclose(out[0, :, w0 + a - n:w0 + a].double(), ramp, atol=1e-6)
-    if r_out <= seamless.ADAPTIVE_ABOVE:  # and back
+    if abs(r_out) < crossfade.EQUAL_POWER_WITHIN:  # and back
         ramp = gen[0, :, b:b + n].double() * g_out + r[0, :, w0 + b:w0 + b + n].double() * g_in
         assert torch.allclose(out[0, :, w0 + b:w0 + b + n].double(), ramp, atol=1e-6)
 

@@ -1,11 +1,10 @@
 """Seamless loops: cross-fade a clip's tail into its head so it repeats without a click or a level dip
 (plain functions, no ComfyUI).
 
-The cross-fade is equal-power (``sin``/``cos``), which keeps the level steady for uncorrelated material such as
-ambience. For strongly correlated material (the same tone at both ends) equal-power adds up to +3 dB in the middle
-of the fade, where equal-gain would stay flat; :func:`make_seamless_loop` measures the correlation of the two
-overlapping regions and, above 0.5, switches to a correlation-adaptive cross-fade that keeps the expected power
-at exactly 1 for that correlation.
+The cross-fade (:mod:`.crossfade`) keeps the expected power at 1 for the measured correlation of the two overlapping
+regions: equal-power for uncorrelated ambience, correlation-adaptive otherwise. Drones whose ends are strongly in
+anti-phase (correlation below -0.5) would cancel mid-fade whatever the gains, so there the cut is first moved earlier
+by up to 50 ms (one period of 20 Hz) to where the ends are in phase ("phase-aligned").
 """
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..checks import check_seconds, format_seconds
 from .contract import check_clip
-from .crossfade import ADAPTIVE_ABOVE, cross_fade
+from .crossfade import ALIGN_SECONDS, MIN_CORRELATION, align_cut, correlation, cross_fade, fade_method
 
 if TYPE_CHECKING:
     import torch
@@ -96,11 +95,12 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
     twice in a row, the last sample ``x[T - N - 1]`` is followed by about ``x[T - N]`` (``g_out`` is about 1
     there), which is what followed it in the source, so there is no click.
 
-    The gains are equal-power (``sin``/``cos``), right for uncorrelated material such as ambience. For strongly
-    correlated material (the same tone at both ends) equal-power would rise by up to 3 dB mid-fade where equal-gain
-    stays flat, so for each clip the normalised correlation ``r`` of the two overlapping regions (all channels) is
-    measured and, when ``r > 0.5``, the gains are scaled to ``g_in**2 + g_out**2 + 2 r g_in g_out = 1``
-    (correlation-adaptive: equal-gain at ``r = 1``). Negatively correlated ends keep equal-power.
+    For each clip the normalised correlation ``r`` of the two overlapping regions (all channels) is measured and
+    the gains are scaled to ``g_in**2 + g_out**2 + 2 r g_in g_out = 1`` (correlation-adaptive: equal-gain at
+    ``r = 1``; plain equal-power ``sin``/``cos`` when ``|r| < 0.1``, as for ambience). When a clip's ends are
+    anti-correlated below -0.5 (a drone cut in anti-phase), no gains keep the level, so the cut is first moved
+    earlier by up to 50 ms to where head and tail correlate best over the batch ("phase-aligned"; the moved
+    samples count in ``trimmed_samples`` and ``aligned_samples``).
 
     Args:
         waveform: ``float [B, C, T]`` (a 2-D ``[C, T]`` is taken as one clip); not modified.
@@ -114,9 +114,9 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
     Returns:
         ``(looped, info)``: ``looped`` is ``float32 [B, C, T - N - trimmed]`` on the input's device; ``info`` is
         ``{"overlap_samples": N, "trimmed_samples": k, "loop_start": 0, "loop_end": T_out - 1,
-        "correlation": r, "method": "equal-power" | "correlation-adaptive", "correlations": [r per clip],
-        "methods": [method per clip]}``; ``correlation`` is the largest over the batch and ``method`` is
-        "correlation-adaptive" if any clip used it.
+        "aligned_samples": a, "correlation": r, "method": "equal-power" | "correlation-adaptive" | "phase-aligned",
+        "correlations": [r per clip], "methods": [method per clip]}``; ``correlation`` is the largest over the batch
+        and ``method`` is "phase-aligned" if the cut moved, else "correlation-adaptive" if any clip used it.
 
     Raises:
         ValueError: starting with "Make Seamless Loop:", naming the input, its value and the fix.
@@ -128,16 +128,20 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
     total = end = x.shape[-1]
     if search > 0:
         end = find_quiet_end(x, sample_rate, min(total, round(search * sample_rate)), 2 * n)
+    aligned = 0
+    if min(correlation(x[b, :, end - n:end], x[b, :, :n]) for b in range(x.shape[0])) < MIN_CORRELATION:
+        aligned = align_cut(x, end, n, min(round(ALIGN_SECONDS * sample_rate), end - 2 * n))
+        end -= aligned
     joints = [cross_fade(x[b, :, end - n:end], x[b, :, :n]) for b in range(x.shape[0])]
     correlations = [r for _, r in joints]
-    methods = ["correlation-adaptive" if r > ADAPTIVE_ABOVE else "equal-power" for r in correlations]
+    methods = ["phase-aligned" if aligned else fade_method(r) for r in correlations]
     faded = torch.stack([mixed for mixed, _ in joints])
     looped = torch.cat([faded, x[..., n:end - n]], dim=-1).contiguous()
     log.debug("%s: overlap %d samples, trimmed %d, correlation %s", NODE, n, total - end, correlations)
     return looped, {
-        "overlap_samples": n, "trimmed_samples": total - end, "loop_start": 0, "loop_end": looped.shape[-1] - 1,
-        "correlation": max(correlations),
-        "method": "correlation-adaptive" if "correlation-adaptive" in methods else "equal-power",
+        "overlap_samples": n, "trimmed_samples": total - end, "aligned_samples": aligned, "loop_start": 0,
+        "loop_end": looped.shape[-1] - 1, "correlation": max(correlations),
+        "method": next((m for m in ("phase-aligned", "correlation-adaptive") if m in methods), "equal-power"),
         "correlations": correlations, "methods": methods,
     }
 

@@ -69,7 +69,7 @@ def check_extend_settings(*, minutes: float, segment_seconds: float, overlap_sec
     seg = segment_seconds or max_seconds
     if not is_number(overlap_seconds) or overlap_seconds <= 0 or overlap_seconds > seg / 2:
         raise ValueError(f'{NODE}: "overlap_seconds" is {overlap_seconds} but must be more than 0 and at most half a '
-                         f'segment ({seg / 2:.2f} s). Set e.g. 2.')
+                         f'segment ({seg / 2:.2f} s). Set e.g. {min(2.0, math.floor(seg * 25) / 100):g}.')
 
 
 def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: float = 5.0,
@@ -86,7 +86,7 @@ def iter_soundscape(pipe, prompt: str, *, negative_prompt: str = "", minutes: fl
         minutes: total length.
         segment_seconds: length of each generated segment (0 = the model's maximum).
         overlap_seconds: cross-fade between segments (equal-power, or correlation-adaptive where the two sides are
-            alike, so the level stays steady through each joint).
+            correlated either way, so the level stays steady through each joint; see :mod:`..audio.crossfade`).
         seed: segment k uses ``seed + k``.
         tail_conditioning: pass the previous segment's tail to the pipeline as ``initial_audio_waveforms`` so the
             next segment starts from it (with Stable Audio Open the pipeline adds full-strength noise on top, so
