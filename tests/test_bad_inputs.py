@@ -386,7 +386,7 @@ def _fail_fs(ctx, code, *, makedirs=False, create=False, write=False, fsync=Fals
              exc: type[BaseException] = OSError):
     """Make file-system calls under the output folder fail as a full disk or a read-only folder does."""
     out = str(ctx.output)
-    real_open, real_makedirs, real_fsync = builtins.open, os.makedirs, os.fsync
+    real_open, real_makedirs, real_mkdir, real_fsync = builtins.open, os.makedirs, os.mkdir, os.fsync
     count = {"xb": 0}
 
     def err():
@@ -412,8 +412,8 @@ def _fail_fs(ctx, code, *, makedirs=False, create=False, write=False, fsync=Fals
         def fileno(self):
             return self.f.fileno()
 
-    def fake_open(path, mode="r", *a, **k):
-        if "x" in mode and str(path).startswith(out):
+    def fake_open(path, mode="r", *a, **k):  # the saver opens its temporary relative to the folder (opener)
+        if "x" in mode and (str(path).startswith(out) or k.get("opener")):
             count["xb"] += 1
             if count["xb"] >= on_clip:
                 if create:
@@ -427,6 +427,11 @@ def _fail_fs(ctx, code, *, makedirs=False, create=False, write=False, fsync=Fals
             raise err()
         return real_makedirs(path, *a, **k)
 
+    def fake_mkdir(path, *a, dir_fd=None, **k):  # the saver makes subfolders relative to their parent's handle
+        if makedirs and dir_fd is not None:
+            raise err()
+        return real_mkdir(path, *a, dir_fd=dir_fd, **k)
+
     def fake_fsync(fd):
         if fsync:
             raise err()
@@ -434,6 +439,7 @@ def _fail_fs(ctx, code, *, makedirs=False, create=False, write=False, fsync=Fals
 
     ctx.monkeypatch.setattr(builtins, "open", fake_open)
     ctx.monkeypatch.setattr(os, "makedirs", fake_makedirs)
+    ctx.monkeypatch.setattr(os, "mkdir", fake_mkdir)
     ctx.monkeypatch.setattr(os, "fsync", fake_fsync)
 
 

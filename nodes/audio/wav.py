@@ -5,12 +5,14 @@ Saved files can carry how they were made (the graph, the workflow, the generatio
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
 import math
 import os
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -28,7 +30,16 @@ DEFAULT_PREFIX = "ambient/soundscape"
 LOOP_POINTS = ("auto", "always", "never")
 SOFTWARE = "ComfyUI Image to Ambient Audio"
 INFO_TEXT_MAX = 2000  # bytes; libsndfile (soundfile) skips INFO strings of about 2 KB or more, so short fields stay under
+_MAX_PATH = 4095  # bytes of a whole file path: Linux's PATH_MAX (4096) with its terminating NUL
 _MAX_NAME = 200  # characters of the file name part; most file systems allow 255 bytes
+_PARTIAL = ".partial-"  # a file being written is ".<name>.partial-<pid>-<random>" until it is complete
+# Where the OS can open a folder without following links and create files relative to it (POSIX), the target folder
+# is opened component by component with O_NOFOLLOW and every file is made inside that handle, so the folder that was
+# checked is the one written to. Elsewhere (Windows: no O_NOFOLLOW, no dir_fd) the folder is checked with realpath
+# and used by path, and each file is created under its final name in exclusive mode, as before.
+_BY_HANDLE = (hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY") and hasattr(os, "link")
+              and {os.open, os.mkdir, os.link, os.unlink, os.rename} <= os.supports_dir_fd)
+_BIDI = {*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)), "\u200e", "\u200f"}
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
@@ -64,6 +75,10 @@ def resolve_prefix(output_dir: str, filename_prefix: str) -> tuple[str, str, str
     if any(ord(c) < 32 for c in filename_prefix) or any(c in filename_prefix for c in '<>:"|?*'):
         raise ValueError(f'{bad} and holds characters that file names cannot (control characters or <>:"|?*). '
                          "Use letters, digits, spaces, '-', '_' and '/' for subfolders.")
+    bidi = sorted({f"U+{ord(c):04X}" for c in filename_prefix if c in _BIDI})
+    if bidi:
+        raise ValueError(f"{bad} and holds bidirectional control characters ({', '.join(bidi)}), which make a name "
+                         "display differently from what it is. Retype the prefix without them.")
     prefix = _expand(filename_prefix.strip()).replace("\\", "/")
     if prefix.startswith("/") or re.match(r"^[A-Za-z]:", prefix) or ".." in prefix.split("/"):
         raise ValueError(f"{bad}, which points outside the output folder. Use a relative prefix such as "
@@ -81,7 +96,16 @@ def resolve_prefix(output_dir: str, filename_prefix: str) -> tuple[str, str, str
     subfolder = "/".join(parts[:-1])
     out_real = os.path.realpath(output_dir)
     folder = os.path.join(out_real, *parts[:-1])
-    real = os.path.realpath(folder)
+    try:
+        real = os.path.realpath(folder)
+    except OSError:  # the folder changed while being resolved: where the walk in _open_folder decides, let it
+        if not _BY_HANDLE:
+            raise
+        real = folder
+    path_bytes = len(os.fsencode(os.path.join(folder, f"{name}_00000_.wav")))
+    if path_bytes > _MAX_PATH:
+        raise ValueError(f"{bad}: the file's whole path would be {path_bytes} bytes, over the {_MAX_PATH}-byte "
+                         "limit most systems put on a path. Use fewer or shorter subfolders.")
     if os.path.commonpath([out_real, real]) != out_real:
         raise ValueError(f"{bad}: the folder {subfolder!r} leads outside the output folder (a symlink?). "
                          f"Saving outside {output_dir} is not allowed; pick another subfolder.")
@@ -356,8 +380,9 @@ def _create_new(folder: str, name: str, counter: int, filename_prefix: str) -> t
                                  'permissions and free space, or pick another "filename_prefix".') from err
 
 
-def _write_whole(f: BinaryIO, path: str, blob: bytes, filename_prefix: str) -> None:
-    """Write ``blob`` to the new file ``f`` and sync it; on any failure remove ``path`` and raise."""
+def _write_whole(f: BinaryIO, path: str, blob: bytes, filename_prefix: str, dir_fd: int | None = None) -> None:
+    """Write ``blob`` to the new file ``f`` and sync it; on any failure remove ``path`` (relative to ``dir_fd``
+    when given) and raise."""
     try:
         with f:
             f.write(blob)
@@ -365,7 +390,7 @@ def _write_whole(f: BinaryIO, path: str, blob: bytes, filename_prefix: str) -> N
             os.fsync(f.fileno())
     except BaseException as err:
         try:
-            os.remove(path)
+            os.remove(path, dir_fd=dir_fd)
         except OSError:
             pass
         if isinstance(err, OSError):
@@ -373,6 +398,98 @@ def _write_whole(f: BinaryIO, path: str, blob: bytes, filename_prefix: str) -> N
                                  f"failed ({err.strerror or err}); nothing was left behind. Free some disk "
                                  "space or pick another output folder.") from err
         raise
+
+
+def _folder_error(err: OSError, folder: str, filename_prefix: str) -> OSError:
+    return _os_error(err, f'{NODE}: "filename_prefix" is {filename_prefix!r} but the folder {folder} cannot '
+                          f"be created ({err.strerror or err}). Check the output folder's permissions and free "
+                          'space, or pick another "filename_prefix".')
+
+
+def _open_folder(output_dir: str, subfolder: str, filename_prefix: str) -> tuple[int, list[str]]:
+    """Open ``output_dir/subfolder`` without following symlinks below the output folder, making missing folders
+    (``mkdir`` relative to the parent's handle); returns ``(its descriptor, the folders made, deepest first)``.
+
+    Raises:
+        ValueError: a component is a symlink (swapped in after :func:`resolve_prefix` checked it) or a file.
+        OSError: a folder cannot be made; the folders made so far are removed.
+    """
+    root = os.path.realpath(output_dir)
+    created = _make_folder(root, filename_prefix)
+    path, fd = root, os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in subfolder.split("/") if subfolder else []:
+            path = os.path.join(path, part)
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                    created.insert(0, path)
+                except FileExistsError:  # another saver made it meanwhile
+                    pass
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except OSError as err:
+        os.close(fd)
+        _remove_empty(created)
+        if err.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise ValueError(f'{NODE}: "filename_prefix" is {filename_prefix!r}: {path} is not a plain folder '
+                             f"(a symlink or a file), so saving there could leave the output folder {output_dir}. "
+                             "Pick another subfolder.") from err
+        raise _folder_error(err, path, filename_prefix) from err
+    return fd, created
+
+
+def _publish(dir_fd: int, tmp: str, name: str, counter: int) -> tuple[str, int]:
+    """Give the complete file ``tmp`` (in the folder ``dir_fd``) the first free name ``<name>_<counter:05>_.wav``
+    from ``counter`` on, atomically and never replacing a file: a hard link (fails if the name exists), or, where
+    the file system has no links, an exclusive empty placeholder that ``tmp`` is then renamed over."""
+    while True:
+        filename = f"{name}_{counter:05}_.wav"
+        try:
+            os.link(tmp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return filename, counter
+        except FileExistsError:
+            counter += 1
+            continue
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        try:
+            os.close(os.open(filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd))
+        except FileExistsError:
+            counter += 1
+            continue
+        try:  # a crash between these two leaves an empty placeholder, never truncated audio
+            os.replace(tmp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            os.unlink(filename, dir_fd=dir_fd)
+            raise
+        return filename, counter
+
+
+def _save_in_folder(dir_fd: int, folder: str, name: str, counter: int, blob: bytes,
+                    filename_prefix: str) -> tuple[str, int]:
+    """Write ``blob`` to ``.<name>.partial-<pid>-<random>`` in the folder ``dir_fd``, sync it, then publish it
+    (:func:`_publish`); the temporary name is removed whatever happens. Returns ``(file name, counter)``."""
+    tmp = f".{name}{_PARTIAL}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        f = open(tmp, "xb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd))
+        _write_whole(f, tmp, blob, filename_prefix, dir_fd)
+        return _publish(dir_fd, tmp, name, counter)
+    except OSError as err:
+        cause = err.__cause__ if isinstance(err.__cause__, OSError) else err
+        target = os.path.join(folder, f"{name}_{counter:05}_.wav")
+        raise _os_error(cause, f'{NODE}: "filename_prefix" is {filename_prefix!r}: writing {target} (as {tmp}) '
+                               f"failed ({cause.strerror or cause}); nothing was left behind. Check the output folder's "
+                               "permissions. Free some disk space or pick another output folder.") from cause
+    finally:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
 
 
 def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filename_prefix: str = DEFAULT_PREFIX,
@@ -383,9 +500,14 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
     ``metadata``: embed it in every file (``LIST``/``INFO`` chunk, see :func:`metadata_chunk`); None: nothing
     but the audio (and the loop points).
 
-    Each file is encoded in memory, then created with exclusive mode (``open(path, "xb")``), so an existing
-    file is never touched: on a clash the next counter is taken. If writing fails, the file being written is
-    removed and the error raised; files written before it stay (they are complete).
+    Each file is encoded in memory, written and synced under a temporary name in the target folder
+    (``.<name>.partial-<pid>-<random>``, a hidden file the counter ignores), then published under the first free
+    ``<name>_<counter>_.wav`` with a hard link, which never replaces an existing file, and the temporary name is
+    removed: a crash mid-write leaves at most that hidden temporary, never a truncated file under a final name.
+    The folder is opened without following symlinks below the output folder and the file made inside that handle
+    (POSIX; elsewhere the file is created under its final name in exclusive mode). If writing fails, the file being
+    written is removed and the error raised; files written before it stay (they are complete), and folders this save
+    made are removed when nothing was saved.
 
     Returns:
         the files written, in batch order.
@@ -397,14 +519,20 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
     # encode all before touching disk
     blobs = [encode_wav(clip, sample_rate, bit_depth, (0, clip.shape[-1] - 1) if loop_points else None, metadata)
              for clip in waveform]
-    created = _make_folder(folder, filename_prefix)
+    if _BY_HANDLE:
+        dir_fd, created = _open_folder(output_dir, subfolder, filename_prefix)
+    else:
+        dir_fd, created = None, _make_folder(folder, filename_prefix)
     saved: list[SavedFile] = []
     try:
         counter = _next_counter(folder, name)
         for blob in blobs:
-            f, filename, counter = _create_new(folder, name, counter, filename_prefix)
+            if dir_fd is not None:
+                filename, counter = _save_in_folder(dir_fd, folder, name, counter, blob, filename_prefix)
+            else:
+                f, filename, counter = _create_new(folder, name, counter, filename_prefix)
+                _write_whole(f, os.path.join(folder, filename), blob, filename_prefix)
             path = os.path.join(folder, filename)
-            _write_whole(f, path, blob, filename_prefix)
             saved.append(SavedFile(filename=filename, subfolder=subfolder, path=path))
             counter += 1
             log.info("saved %s", path)
@@ -412,4 +540,7 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
         if not saved:  # leave no empty folder behind either
             _remove_empty(created)
         raise
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
     return saved
