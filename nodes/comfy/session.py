@@ -14,7 +14,8 @@ from typing import Any
 from ..models import devices, folders, loading
 from . import glue as comfy_glue
 
-CLOSE_OTHERS = "or close other models (Manager > Unload Models), then run again."
+# the models layer's own advice, appended to the node's: 'Lower "x", or close other models (...), then run again.'
+CLOSE_OTHERS = "or " + devices.OOM_ADVICE[:1].lower() + devices.OOM_ADVICE[1:]
 
 
 @dataclass

@@ -10,6 +10,6 @@ def count_tokens(tokenizer, text: str) -> int:
 def fit_to_tokens(tokenizer, text: str, limit: int) -> str:
     """``text`` shortened on a word boundary until ``tokenizer`` takes it whole in ``limit`` tokens (a tokenizer
     itself would cut mid-word); ``text`` itself when it fits. The caller says when it shortened (``!= text``)."""
-    from ..text.prompt import shorten_to_limit
+    from ..text.shorten import shorten_to_limit
 
     return shorten_to_limit(text, limit, count_tokens=lambda t: count_tokens(tokenizer, t))
