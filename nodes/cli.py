@@ -24,6 +24,7 @@ import tempfile
 import time
 
 from .audio.wav import BIT_DEPTHS
+from .generate.images import IMAGE_EXTS, load_image
 from .models import devices, folders, loading
 from .text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
 from .tools.model_check import check_models
@@ -40,7 +41,6 @@ SAMPLING_FLAGS = {"seconds": "--seconds", "steps": "--steps", "cfg": "--cfg", "s
                   "variations": "--variations", "minutes": "--minutes", "overlap_seconds": "--overlap"}
 CRAFT_FLAGS = {"overlap_seconds": "--loop", "target_lufs": "--loudness", "ceiling_dbtp": "--true-peak",
               "fade_in_seconds": "--fade", "fade_out_seconds": "--fade", "curve": "--fade-curve"}
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,17 +137,6 @@ def _image_files(paths: list[str]) -> list[str]:
     return files
 
 
-def _load_image(path: str):
-    """An image file as a ComfyUI IMAGE ``float32 [1, H, W, 3]`` in 0..1."""
-    import numpy as np
-    import torch
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        rgb = ImageOps.exif_transpose(im).convert("RGB")
-        return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0)[None]
-
-
 def _handle(kind: str, folder: str, dtype: str, plan: devices.DevicePlan) -> folders.ModelHandle:
     folder = os.path.abspath(folder)
     return folders.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
@@ -231,7 +220,7 @@ def _captions(images: list[str], args: argparse.Namespace, plan: devices.DeviceP
     captions = []
     for path in images:
         with devices.on_device(blip, plan) as (model, processor):
-            captions += caption_images(model, processor, _load_image(path), prefix=args.caption_prefix,
+            captions += caption_images(model, processor, load_image(path), prefix=args.caption_prefix,
                                        max_new_tokens=args.max_tokens, num_beams=args.beams,
                                        on_step=_progress("caption", args.quiet))
     return captions

@@ -40,6 +40,8 @@ API = {
     # Stable Audio 3 only
     "AmbientVaryAudio": ("Vary Audio (Stable Audio 3)", ["model", "audio", "prompt", "strength", "steps", "seed",
                                                          "variations"], ["AUDIO"]),
+    # 0.4.0: the shipped workflows' picture loader (its bundled example runs on a fresh ComfyUI)
+    "AmbientLoadImage": ("Load Image (or Example)", ["image"], ["IMAGE"]),
 }
 
 

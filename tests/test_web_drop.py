@@ -235,7 +235,7 @@ def test_dropping_a_saved_wav_on_the_canvas_restores_its_workflow(tmp_path):
                    capture_output=True)
     port = _port()
     start = _harness("start", "--pack", str(ROOT), "--name", f"{PACK_NAME}-{port}", "--port", str(port), "--isolate",
-                     "--input", str(ROOT / "assets" / "example_beach.jpg"), "--",
+                     "--",  # no --input: the workflows' Load Image (or Example) brings its bundled picture
                      "--extra-model-paths-config", str(models / "extra_model_paths.yaml"))
     try:
         assert start.returncode == 0, start.stdout[-3000:] + start.stderr[-2000:]

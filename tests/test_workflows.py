@@ -31,13 +31,16 @@ CANVAS = (1600, 1000)  # the harness's browser window; FitView zooms to 0.75 x (
 
 def _value_names(every: dict, widgets: list) -> list:
     """The names of a node's saved widget values, in order: the frontend adds a control_after_generate value after
-    each seed (declared, or an INT named seed / noise_seed), saved as "<seed>.control" here."""
+    each seed (declared, or an INT named seed / noise_seed), saved as "<seed>.control" here, and its upload
+    button's value after an ``image_upload`` combo, saved as "upload"."""
     names = []
     for name in widgets:
         names.append(name)
         kind, opts = every[name]
         if kind == "INT" and (opts.get("control_after_generate") or name in ("seed", "noise_seed")):
             names.append(name + ".control")
+        if isinstance(opts, dict) and opts.get("image_upload"):
+            names.append("upload")
     return names
 HARNESS = Path(os.environ.get("HARNESS_HOME", Path.home() / "comfy-harness"))
 HARNESS_TOOLS = ROOT.parent / "shared" / "harness"
@@ -82,6 +85,9 @@ def test_workflow_is_consistent_ui_format(path):
         for k, name in enumerate(values):
             if name.endswith(".control"):  # shipped workflows reproduce: every seed is fixed
                 assert n["widgets_values"][k] == "fixed", (path.name, n["type"], name)
+            if name == "upload":  # the frontend's upload button stores its kind
+                assert n["widgets_values"][k] == "image", (path.name, n["type"])
+                continue
             kind, opts = every[name.removesuffix(".control")]
             if name.endswith(".control") or n["widgets_values"][k] is None:
                 continue
@@ -177,8 +183,9 @@ def test_workflows_run_in_a_real_comfyui(tmp_path):
                       "    checkpoints: checkpoints/\n    text_encoders: text_encoders/\n")
     out = tmp_path / "accept"
     run = subprocess.run([sys.executable, str(HARNESS_TOOLS / "comfy_harness.py"), "accept", "--pack", str(ROOT),
-                          "--name", "image-to-ambient-audio", "--models-config", str(config),
-                          "--input", str(ROOT / "assets" / "example_beach.jpg"), "--out", str(out),
+                          # no --input: the input folder starts empty, as on a fresh ComfyUI (the shipped workflows'
+                          # Load Image (or Example) copies the bundled example_beach.jpg there on the first run)
+                          "--name", "image-to-ambient-audio", "--models-config", str(config), "--out", str(out),
                           "--require-tooltips", "--browser"],
                          capture_output=True, text=True, timeout=1800, env={**os.environ, "HARNESS_HOME": str(HARNESS)})
     report = json.loads((out / "report.json").read_text())

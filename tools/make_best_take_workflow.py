@@ -38,7 +38,7 @@ model. With Stable Audio Open 1.0 instead (47 s at most), the loop falls back to
 
 def main() -> None:
     wf = Workflow()
-    image = wf.add("LoadImage", (480, 110), (290, 400), ["example_beach.jpg", "image"])
+    image = wf.add("AmbientLoadImage", (480, 110), (290, 400), ["example_beach.jpg", "image"])
     blip = wf.add("AmbientBlipLoader", (480, 630), (290, 106), ["blip-image-captioning-large", "auto"])
     sa = wf.add("AmbientStableAudioLoader", (480, 760), (290, 106), ["stable-audio-3-medium", "auto"])
     clap = wf.add("AmbientClapLoader", (480, 890), (290, 106), ["larger_clap_general", "auto"])

@@ -6,7 +6,7 @@ matches the nodes as they are; core nodes used by the examples are described bel
 
     from workflow_builder import Workflow
     wf = Workflow()
-    a = wf.add("LoadImage", (480, 110), (310, 400), ["example_beach.jpg", "image"])
+    a = wf.add("AmbientLoadImage", (480, 110), (310, 400), ["example_beach.jpg", "image"])
     ...
     wf.link(a, "IMAGE", b, "image")
     wf.save("workflows/x.json")
@@ -55,6 +55,8 @@ class Workflow:
         for name, (kind, opts) in {**spec["required"], **spec.get("optional", {})}.items():
             widget = isinstance(kind, list) or (kind in WIDGET_TYPES + UI_WIDGETS and not opts.get("forceInput"))
             inputs.append((name, "COMBO" if isinstance(kind, list) else kind, widget, name in optional))
+            if opts.get("image_upload"):  # the frontend adds its upload button as a widget after the combo
+                inputs.append(("upload", "IMAGEUPLOAD", True, False))
         lists = getattr(cls, "OUTPUT_IS_LIST", (False,) * len(cls.RETURN_TYPES))
         names = getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)
         return inputs, list(zip(names, cls.RETURN_TYPES, lists))

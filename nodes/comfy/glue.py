@@ -123,3 +123,9 @@ def metadata_disabled() -> bool:
     except ImportError:
         return False
     return bool(getattr(args, "disable_metadata", False))
+
+
+def input_directory() -> str:
+    import folder_paths
+
+    return folder_paths.get_input_directory()

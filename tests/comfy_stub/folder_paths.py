@@ -5,17 +5,19 @@ import tempfile
 base_path = tempfile.mkdtemp(prefix="comfy_stub_")
 models_dir = os.path.join(base_path, "models")
 output_directory = os.path.join(base_path, "output")
+input_directory = os.path.join(base_path, "input")
 
 # name -> ([paths], extensions); "diffusers" is a core type whose extension set is {"folder"}
 folder_names_and_paths: dict = {"diffusers": ([os.path.join(models_dir, "diffusers")], {"folder"})}
 
 
 def set_base(path: str) -> None:
-    """Test helper: point models/ and output/ at ``path`` (ComfyUI's --base-directory)."""
-    global base_path, models_dir, output_directory
+    """Test helper: point models/, input/ and output/ at ``path`` (ComfyUI's --base-directory)."""
+    global base_path, models_dir, output_directory, input_directory
     base_path = path
     models_dir = os.path.join(path, "models")
     output_directory = os.path.join(path, "output")
+    input_directory = os.path.join(path, "input")
     folder_names_and_paths.clear()
     folder_names_and_paths["diffusers"] = ([os.path.join(models_dir, "diffusers")], {"folder"})
 
@@ -38,6 +40,10 @@ def get_folder_paths(folder_name: str) -> list:
 
 def get_output_directory() -> str:
     return output_directory
+
+
+def get_input_directory() -> str:
+    return input_directory
 
 
 def get_user_directory() -> str:
