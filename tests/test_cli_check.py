@@ -111,3 +111,17 @@ def test_check_is_instant_and_bad_combinations_exit_2(tmp_path):
     no_check = subprocess.run([sys.executable, "-m", "nodes.cli", "--comfyui", str(tmp_path)], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
     assert no_check.returncode == 2 and "--comfyui goes with --check" in no_check.stderr
+
+
+def test_a_folder_lacking_its_tokenizer_is_broken_with_the_part_and_the_command(comfy_models, tmp_path):
+    comfy = tmp_path / "ComfyUI"
+    sa = comfy / "models" / "diffusers" / "stable-audio-open-1.0"
+    shutil.copytree(comfy_models["stable_audio"], sa)
+    shutil.rmtree(sa / "tokenizer")
+    shutil.copytree(comfy_models["blip"], comfy / "models" / "blip" / "blip-image-captioning-base")
+    run = _check("--comfyui", str(comfy))
+    assert run.returncode == 3 and f"BROKEN   {sa}" in run.stdout
+    flat = " ".join(run.stdout.split())  # the reason is wrapped under the folder
+    assert "is incomplete: it lacks tokenizer/ (the whole folder)" in flat
+    assert SA_CMD.format(sa) in flat
+    assert "CLAP model, optional" in run.stdout and "1 required model(s) missing" in run.stdout

@@ -84,7 +84,8 @@ def inpainted_loop_audio(audio, waveform, rate, model, prompt, seed, joint_secon
     from ..generate.inpaint_loop import NODE, inpaint_loop
 
     advice = 'Lower "joint_seconds" or connect a shorter "audio"'
-    with stable_audio_run(NODE, model, advice, clips=waveform.shape[0]) as run:
+    with stable_audio_run(NODE, model, advice, clips=waveform.shape[0], doing="inpainting the loop's joint",
+                          fix='set "method" to crossfade (no model), or set "joint_seconds" to 4') as run:
         looped, info = inpaint_loop(run.pipe, waveform, rate, prompt, joint_seconds=joint_seconds, seed=seed,
                                     **run.options)
     log.info("%s: %s", NODE, info)

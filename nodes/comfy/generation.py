@@ -22,7 +22,7 @@ from .inputs import (
     steps_input,
     variations_input,
 )
-from .session import stable_audio_run
+from .session import model_errors, stable_audio_run
 
 STEREO_OUT = ("Stereo audio at the model's sample rate (44.1 kHz for Stable Audio Open and 3), one clip per "
               "variation; connects to Save WAV and any core audio node.",)
@@ -53,11 +53,12 @@ class AmbientBlipCaption:
         }}
 
     def execute(self, image, blip_model, prefix, max_tokens, beams):
-        from ..generate.caption import caption_images, check_images
+        from ..generate.caption import NODE, caption_images, check_images
 
         check_images(image)
         plan = comfy_glue.device_plan(folders.BLIP)
-        with devices.on_device(blip_model, plan) as (model, processor):
+        with model_errors(NODE, "captioning", 'set "beams" to 1 and "prefix" empty'), \
+                devices.on_device(blip_model, plan) as (model, processor):
             captions = caption_images(model, processor, image, prefix=prefix, max_new_tokens=max_tokens,
                                       num_beams=beams, on_step=comfy_glue.progress(image.shape[0] * max_tokens))
         return (captions,)
@@ -71,6 +72,8 @@ class AmbientStableAudioSampler:
     OUTPUT_TOOLTIPS = STEREO_OUT
     FUNCTION = "execute"
     OOM_ADVICE = 'Set "memory" to low-vram, or lower "seconds" or "variations"'
+    ERROR_FIX = {"doing": "sampling",  # an error from inside the model: what it was doing, what to try
+                 "fix": 'set "steps" and "cfg" to 0 (the model\'s own), "memory" to balanced and "compile" off'}
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -96,8 +99,8 @@ class AmbientStableAudioSampler:
         from ..generate.soundscape import NODE, check_settings, generate_soundscape
 
         check_settings(seconds=seconds, steps=steps, cfg=cfg, seed=seed, variations=variations)
-        with stable_audio_run(NODE, model, self.OOM_ADVICE, steps=steps, cfg=cfg, memory=memory,
-                              compile=compile) as run:
+        with stable_audio_run(NODE, model, self.OOM_ADVICE, steps=steps, cfg=cfg, memory=memory, compile=compile,
+                              **self.ERROR_FIX) as run:
             waveform, rate = generate_soundscape(run.pipe, prompt, negative_prompt=negative_prompt, seconds=seconds,
                                                  steps=run.steps, cfg=run.cfg, seed=seed, variations=variations,
                                                  transformer=run.transformer, split_cfg=run.split_cfg, **run.options)
@@ -117,6 +120,8 @@ class AmbientExtend:
     OUTPUT_TOOLTIPS = ("The whole soundscape as one clip (21 MB of memory per stereo minute).",)
     FUNCTION = "execute"
     OOM_ADVICE = 'Lower "segment_seconds"'
+    ERROR_FIX = {"doing": "generating the segments",
+                 "fix": 'turn "tail_conditioning" off, set "method" to auto and "segment_seconds" to 0'}
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -157,7 +162,7 @@ class AmbientExtend:
                 tail_conditioning, method="auto"):
         from ..generate.extend import NODE, extend_soundscape
 
-        with stable_audio_run(NODE, model, self.OOM_ADVICE, steps=steps, cfg=cfg) as run:
+        with stable_audio_run(NODE, model, self.OOM_ADVICE, steps=steps, cfg=cfg, **self.ERROR_FIX) as run:
             waveform, rate = extend_soundscape(run.pipe, prompt, negative_prompt=negative_prompt, minutes=minutes,
                                                segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
                                                steps=run.steps, cfg=run.cfg, seed=seed, method=method,
@@ -176,6 +181,8 @@ class AmbientVaryAudio:
                        "node.",)
     FUNCTION = "execute"
     OOM_ADVICE = 'Lower "variations" or connect a shorter "audio"'
+    ERROR_FIX = {"doing": "varying the audio",
+                 "fix": 'set "steps" to 0 (the model\'s own) or connect a shorter "audio"'}
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -202,7 +209,7 @@ class AmbientVaryAudio:
         waveform, rate = check_audio(audio, NODE)
         require_sa3_handle(NODE, model)
         check_sampling(NODE, steps=steps, seed=seed, variations=variations)
-        with stable_audio_run(NODE, model, self.OOM_ADVICE, steps=steps, clips=waveform.shape[0]) as run:
+        with stable_audio_run(NODE, model, self.OOM_ADVICE, steps=steps, clips=waveform.shape[0], **self.ERROR_FIX) as run:
             out, out_rate, info = vary_audio(run.pipe, waveform, rate, prompt, strength, steps=steps, seed=seed,
                                              variations=variations, **run.options)
         meta = {"prompt": prompt, "seed": seed, "steps": info["steps"], "strength": strength, "model": model.name,

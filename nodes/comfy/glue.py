@@ -58,6 +58,15 @@ def progress(total: int) -> Callable[[int, int], None]:
     return on_step
 
 
+def is_interrupt(err: BaseException) -> bool:
+    """True for ComfyUI's Cancel (``InterruptProcessingException``), which must reach ComfyUI untouched."""
+    try:
+        import comfy.model_management as mm
+    except ImportError:
+        return False
+    return isinstance(err, mm.InterruptProcessingException)
+
+
 def device_plan(kind: str):
     """Where a model of ``kind`` ("blip", "clap" or "stable_audio") runs and rests, from ComfyUI's model
     management."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..models import devices, folders
 from . import glue as comfy_glue
 from .inputs import CATEGORY, audio_input
+from .session import model_errors
 
 
 def require_clap_model(node: str, clap_model) -> None:
@@ -76,5 +77,6 @@ class AmbientRankTakes:
 
         job = prepare_ranking(audio, prompt, output, caption, caption_weight, NODE)
         require_clap_model(NODE, clap_model)
-        with devices.on_device(clap_model, comfy_glue.device_plan(folders.CLAP)) as (model, processor):
+        with model_errors(NODE, "scoring the takes", 'connect clips of at least a second to "audio"'), \
+                devices.on_device(clap_model, comfy_glue.device_plan(folders.CLAP)) as (model, processor):
             return rank_audio(model, processor, job, on_step=comfy_glue.progress(job.takes))

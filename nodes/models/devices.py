@@ -33,7 +33,8 @@ class OutOfMemory(ValueError):
     """The GPU ran out of memory; the model was released. The message says what to change."""
 
 
-def _is_oom(err: BaseException) -> bool:
+def is_oom(err: BaseException) -> bool:
+    """True for torch's GPU out-of-memory error."""
     import torch
 
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
@@ -117,7 +118,7 @@ def stable_audio_session(handle: ModelHandle, plan: DevicePlan, memory: str = "b
                 place(held, plan.load_device)
         yield pipe, stage
     except Exception as err:
-        if _is_oom(err):
+        if is_oom(err):
             if moving:
                 place(tuple(parts), plan.offload_device)
             if plan.after_offload is not None:

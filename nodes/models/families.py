@@ -36,6 +36,8 @@ class Family:
         chunk_on_cpu: decode in chunks on the CPU too (else whole there: RAM is plentiful and it is faster).
         refused: why the loader refuses this family (``{installed}``: the installed diffusers); "" = loaded.
         geometry: autoencoder config that identifies a refused family's folder (unset keys take these values).
+        components: the sub-folders its folder must hold (each named in ``model_index.json``); a folder lacking
+            one is refused before loading (diffusers would load it and fail later, e.g. without ``tokenizer/``).
     """
 
     key: str
@@ -55,6 +57,7 @@ class Family:
     chunk_on_cpu: bool
     refused: str = ""
     geometry: dict = field(default_factory=dict)
+    components: tuple[str, ...] = ()
 
 
 # Stable Audio 3's SAME decoder: 256-latent chunks decode 380 s in 0.65 s at 5.2 GiB peak (H100, fp16, weights
@@ -62,20 +65,23 @@ class Family:
 # attention mask grows with the square of the length, so it is always chunked (tens of GiB for 380 s at once).
 _SA3_CHUNKS = {"fast": 256, "balanced": 256, "low-vram": 128}
 _SA3_LIBRARIES = ("diffusers", "transformers", "stable_audio_3")
+_SA3_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "duration_embedder", "scheduler")
 
 FAMILIES: dict[str, Family] = {
     "open": Family(
         key="open", label="Stable Audio Open", pipeline=OPEN_PIPELINE, min_diffusers="0.30.0",
         libraries=("diffusers", "transformers", "stable_audio"), max_seconds=None, steps=100, cfg=7.0,
         distilled_steps=None, distilled_cfg=None, token_limit=None, can_inpaint=False, compiles=True,
-        decode_chunk_frames={"fast": 128, "balanced": 96, "low-vram": 96}, chunk_on_cpu=False),
+        decode_chunk_frames={"fast": 128, "balanced": 96, "low-vram": 96}, chunk_on_cpu=False,
+        components=("transformer", "vae", "text_encoder", "tokenizer", "projection_model", "scheduler")),
     # Medium and Small share the pipeline; Medium's SAME-L autoencoder encodes with 256 channels, Small's SAME-S
     # with 128. The published limits (the pipeline does not enforce them; its duration conditioning saturates at
     # 384 s); the pipeline pads and cuts prompts to 256 T5Gemma tokens.
     "sa3-medium": Family(
         key="sa3-medium", label="Stable Audio 3", pipeline=SA3_PIPELINE, min_diffusers="0.42.0",
         libraries=_SA3_LIBRARIES, max_seconds=380.0, steps=100, cfg=7.0, distilled_steps=8, distilled_cfg=1.0,
-        token_limit=256, can_inpaint=True, compiles=False, decode_chunk_frames=_SA3_CHUNKS, chunk_on_cpu=True),
+        token_limit=256, can_inpaint=True, compiles=False, decode_chunk_frames=_SA3_CHUNKS, chunk_on_cpu=True,
+        components=_SA3_COMPONENTS),
     # diffusers 0.42 lacks two parts of SAME-S (chunked attention, a kernel-3 mapping convolution), so a converted
     # SAME-S decodes wrong audio: refused. Its geometry is AutoencoderSAME's default.
     "sa3-small": Family(
@@ -86,7 +92,8 @@ FAMILIES: dict[str, Family] = {
                  "SAME-S exactly (it lacks its chunked attention and kernel-3 mapping convolution), so this folder "
                  "would make wrong audio, and the pack refuses it. Use Stable Audio 3 Medium (SAME-L) or Stable "
                  "Audio Open 1.0 here, or ComfyUI's native Stable Audio 3 nodes for Small."),
-        geometry={"encoder_channels": 128, "latent_dim": 256, "encoder_transformer_depths": [6]}),
+        geometry={"encoder_channels": 128, "latent_dim": 256, "encoder_transformer_depths": [6]},
+        components=_SA3_COMPONENTS),
 }
 PIPELINES = tuple(dict.fromkeys(f.pipeline for f in FAMILIES.values()))  # the classes the loader takes
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .families import PIPELINES, family_for_class, refused_family
+from .families import PIPELINES, SA3_PIPELINE, family_for_class, refused_family
 
 if TYPE_CHECKING:
     from .plan import DevicePlan
@@ -38,6 +40,16 @@ STABLE_AUDIO_HELP = (
     "huggingface.co, `hf auth login`, then `hf download stabilityai/stable-audio-open-1.0 --local-dir "
     "ComfyUI/models/diffusers/stable-audio-open-1.0`, then refresh the page (R) so the list updates."
 )
+SA3_CONVERT = (
+    "`hf download google/t5gemma-b-b-ul2 --local-dir t5gemma-b-b-ul2`, then `python -m nodes.cli convert-sa3 "
+    "stable-audio-3-medium.safetensors {dir} --text-encoder t5gemma-b-b-ul2` (README, \"Stable Audio 3\": the "
+    "checkpoint is the official stable-audio-3-medium.safetensors that ComfyUI's native nodes load)"
+)
+SA3_HELP = (
+    "Stable Audio 3 has no diffusers download: convert its official checkpoint once into that folder: "
+    + SA3_CONVERT + ", then refresh the page (R) so the list updates."
+)
+_SA3_NAME = re.compile(r"stable[-_ ]?audio[-_ ]?3|(^|[^a-z0-9])sa-?3($|[^0-9])", re.IGNORECASE)
 CLAP_HELP = (
     "Put a transformers CLAP folder there (config.json with model_type clap, model.safetensors, tokenizer and "
     "preprocessor files), e.g. `hf download laion/larger_clap_general --revision refs/pr/1 --local-dir "
@@ -98,6 +110,20 @@ def node_and_help(kind: str) -> tuple[str, str]:
     return STABLE_AUDIO_NODE, STABLE_AUDIO_HELP
 
 
+def names_sa3(name: str) -> bool:
+    """True when a folder name asks for Stable Audio 3 (``stable-audio-3-medium``, ``sa3_medium``...)."""
+    return isinstance(name, str) and bool(_SA3_NAME.search(os.path.basename(name.rstrip("/\\"))))
+
+
+def help_for(kind: str, name: str, roots: list[str]) -> str:
+    """The folder help for a ``kind`` folder named ``name``: for a Stable Audio 3 name, the convert-sa3 steps into
+    that folder; else the kind's download help."""
+    if kind == STABLE_AUDIO and names_sa3(name):
+        target = os.path.join(roots[0], name) if roots else os.path.join("ComfyUI", "models", "diffusers", name)
+        return SA3_HELP.format(dir=shlex.quote(target))
+    return node_and_help(kind)[1]
+
+
 def read_json(path: str) -> dict | None:
     """The JSON object in ``path``, or ``None`` when it is missing, unreadable or not an object."""
     try:
@@ -140,8 +166,11 @@ def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
     Refuses: a missing folder, a folder of another model type, pickle-only weights (never unpickled), and configs
     or components that ask for code from the folder (never executed).
     """
-    node, help_text = node_and_help(kind)
+    node = node_and_help(kind)[0]
+    help_text = help_for(kind, name, roots)
     path = _find_folder(node, help_text, name, roots)
+    if kind not in _TRANSFORMERS_KINDS and _stable_audio_class(path) == SA3_PIPELINE:
+        help_text = SA3_HELP.format(dir=shlex.quote(path))
     if kind in _TRANSFORMERS_KINDS:
         configs, weight_dirs = _check_transformers_folder(node, help_text, kind, path)
     else:
@@ -156,7 +185,77 @@ def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
             raise ValueError(f'{node}: "model" folder {path} holds only pickle weights in {d} ({", ".join(pickles)}), '
                              f"which can run code when loaded, so this pack refuses them. Download the .safetensors "
                              f"weights instead. {help_text}")
+    lacking = _lacking_parts(kind, path)
+    if lacking:
+        raise ValueError(f'{node}: "model" folder {path} is incomplete: it lacks {"; ".join(lacking)} (a partial '
+                         f"or interrupted download?). {redownload(kind, path)}")
     return path
+
+
+_TOKENIZER_VOCABS = ("tokenizer.json", "spiece.model", "tokenizer.model", "vocab.txt")
+_TRANSFORMERS_PARTS = ("model", "tokenizer", "processor")  # BLIP and CLAP keep them all at the folder's top
+
+
+def _lacking_files(folder: str, part: str) -> list[str]:
+    """The files ``part`` ("model", "tokenizer", "processor" or "scheduler") lacks in ``folder``, as the real
+    downloads and the tiny test folders both have them (a tokenizer: tokenizer_config.json, which sets its length
+    limit, and tokenizer.json or its vocabulary files)."""
+    names = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+    if part == "scheduler":
+        return [] if "scheduler_config.json" in names else ["scheduler_config.json"]
+    if part == "processor":
+        return [] if names & {"preprocessor_config.json", "processor_config.json"} else ["preprocessor_config.json"]
+    if part == "tokenizer":
+        lacking = [] if "tokenizer_config.json" in names else ["tokenizer_config.json"]
+        if not (names & set(_TOKENIZER_VOCABS) or {"vocab.json", "merges.txt"} <= names):
+            lacking.append("tokenizer.json (or its vocabulary: spiece.model, tokenizer.model, vocab.txt, or "
+                           "vocab.json + merges.txt)")
+        return lacking
+    lacking = [] if "config.json" in names else ["config.json"]
+    if not any(n.endswith(".safetensors") for n in names):
+        return lacking + ["the .safetensors weights"]
+    for index in sorted(n for n in names if n.endswith(".safetensors.index.json")):
+        shards = (read_json(os.path.join(folder, index)) or {}).get("weight_map", {})
+        lacking += sorted({s for s in shards.values() if isinstance(s, str) and s not in names})
+    return lacking
+
+
+def _lacking_parts(kind: str, path: str) -> list[str]:
+    """What a checked folder of ``kind`` lacks, one entry per part: "tokenizer_config.json, tokenizer.json (...)"
+    for BLIP/CLAP, "tokenizer/ (the whole folder)" or "tokenizer/ (scheduler_config.json)" for a pipeline."""
+    if kind in _TRANSFORMERS_KINDS:
+        return [", ".join(files) for part in _TRANSFORMERS_PARTS if (files := _lacking_files(path, part))]
+    index = read_json(os.path.join(path, "model_index.json")) or {}
+    family = family_for_class(index.get("_class_name", ""))
+    lacking = []
+    for part in family.components if family else ():
+        folder = os.path.join(path, part)
+        if not isinstance(index.get(part), list) or not os.path.isdir(folder):
+            where = "" if isinstance(index.get(part), list) else ", and its entry in model_index.json"
+            lacking.append(f"{part}/ (the whole folder{where})")
+        elif files := _lacking_files(folder, part if part in ("tokenizer", "scheduler") else "model"):
+            lacking.append(f"{part}/ ({', '.join(files)})")
+    return lacking
+
+
+def redownload(kind: str, path: str) -> str:
+    """How to get a complete ``kind`` folder back at ``path``: its ``hf download`` (Open, BLIP, CLAP; the hub repo
+    the folder name points at) or the convert-sa3 steps (Stable Audio 3)."""
+    base, quoted = os.path.basename(os.path.normpath(path)), shlex.quote(path)
+    if kind == BLIP:
+        repo = base if base.startswith("blip-image-captioning-") else "blip-image-captioning-large"
+        return f"Download it again: `hf download Salesforce/{repo} --local-dir {quoted}`."
+    if kind == CLAP:
+        repo = base if base in ("clap-htsat-unfused", "clap-htsat-fused", "larger_clap_music",
+                                "larger_clap_music_and_speech") else "larger_clap_general"
+        return (f"Download it again: `hf download laion/{repo} --revision refs/pr/N --local-dir {quoted}`, with "
+                "refs/pr/N the Hub's safetensors conversion pull request on the repo's Files page (refs/pr/1 for "
+                "larger_clap_general): the main branch has only pickle weights.")
+    if _stable_audio_class(path) == SA3_PIPELINE or names_sa3(base):
+        return ("Convert it again (the converter never overwrites, so move the broken folder away first): "
+                + SA3_CONVERT.format(dir=quoted) + ".")
+    return (f"Download it again: accept the licence of stabilityai/stable-audio-open-1.0 on huggingface.co, "
+            f"`hf auth login`, then `hf download stabilityai/stable-audio-open-1.0 --local-dir {quoted}`.")
 
 
 def _find_folder(node: str, help_text: str, name: str, roots: list[str]) -> str:

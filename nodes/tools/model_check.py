@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import textwrap
 
 from ..models import folders as model_folders
 
@@ -18,6 +19,9 @@ _CHECKED = (  # kind, label, ComfyUI folder type, folder name and download comma
      "hf download stabilityai/stable-audio-open-1.0 --local-dir {dir}",
      "gated: accept its licence at https://huggingface.co/stabilityai/stable-audio-open-1.0, then `hf auth login`"),
 )
+_CLAP = (model_folders.CLAP, "CLAP model, optional (Rank Takes (CLAP))", "clap", "larger_clap_general",
+         "hf download laion/larger_clap_general --revision refs/pr/1 --local-dir {dir}",
+         "its safetensors weights are in the Hub's conversion pull request refs/pr/1")
 _NATIVE = (  # optional single files for workflows/image_to_ambient_native.json (ComfyUI's own Stable Audio nodes)
     ("checkpoints", "stable-audio-open-1.0.safetensors",
      "hf download Comfy-Org/stable-audio-open-1.0_repackaged stable-audio-open-1.0.safetensors --local-dir {dir}"),
@@ -91,9 +95,9 @@ def _command(template: str, folder: str) -> str:
     return template.format(dir=shlex.quote(folder))
 
 
-def _report_required(row: tuple, given: str | None, roots: list[str], out) -> bool:
-    """Print the model folders of one required kind found (or broken) in ``roots``, or the download command when
-    there is none; True when one is found."""
+def _report_required(row: tuple, given: str | None, roots: list[str], out, required: bool = True) -> bool:
+    """Print the model folders of one kind found (or broken: what is wrong and how to fix it) in ``roots``, or the
+    download command when there is none; True when one is found."""
     kind, label, folder_type, name, download, why = row
     print(f"  {label} (ComfyUI/models/{folder_type}):", file=out)
     good = []
@@ -103,7 +107,9 @@ def _report_required(row: tuple, given: str | None, roots: list[str], out) -> bo
             try:
                 model_folders.resolve_model_folder(kind, rel, [root])
             except ValueError as err:
-                print(f"    BROKEN   {path}\n             {str(err).split('. ')[0]}.", file=out)
+                why_broken = textwrap.fill(str(err), 104, initial_indent=" " * 13, subsequent_indent=" " * 13,
+                                           break_on_hyphens=False, break_long_words=False)
+                print(f"    BROKEN   {path}\n{why_broken}", file=out)
                 continue
             good.append(path)
             print(f"    found    {path}", file=out)
@@ -112,7 +118,7 @@ def _report_required(row: tuple, given: str | None, roots: list[str], out) -> bo
     searched = ", ".join(roots) if roots else "nowhere: pass --comfyui DIR or --" + (
         "blip" if kind == model_folders.BLIP else "stable-audio") + " DIR"
     target = _download_target(given, roots, folder_type, name)
-    print(f"    MISSING  (searched {searched})", file=out)
+    print(f"    {'MISSING ' if required else 'absent  '} (searched {searched})", file=out)
     if why:
         print(f"    {why}:", file=out)
     print(f"      {_command(download, target)}", file=out)
@@ -158,6 +164,7 @@ def check_models(comfyui: str | None = None, blip: str | None = None, stable_aud
         given = blip if row[0] == model_folders.BLIP else stable_audio
         missing += not _report_required(row, given, _folders(comfy_root, extra, row[2], given), out)
     if comfy_root:
+        _report_required(_CLAP, None, _folders(comfy_root, extra, "clap", None), out, required=False)
         _report_native(comfy_root, extra, out)
     if missing:
         print(f"{missing} required model(s) missing. The `hf` command comes with: pip install -U "
