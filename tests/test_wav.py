@@ -201,8 +201,8 @@ def test_metadata_round_trips_and_soundfile_still_reads_the_audio(tmp_path):
     assert list(back) == ["ambient", "workflow", "prompt"]  # the summary first: readers see it before the graphs
     assert back["ambient"]["seed"] == 42 and back["prompt"]["5"]["inputs"]["model"] == "stable-audio-open-1.0"
     assert back["workflow"]["nodes"] == WORKFLOW["nodes"]
-    # a standard LIST/INFO chunk after the audio, and a RIFF size that covers exactly the whole file
-    assert _chunk_ids(path) == ["fmt ", "data", "LIST"]
+    # a standard LIST/INFO chunk before the audio, and a RIFF size that covers exactly the whole file
+    assert _chunk_ids(path) == ["fmt ", "LIST", "data"]
     raw = Path(path).read_bytes()
     assert struct.unpack("<I", raw[4:8])[0] == len(raw) - 8
     info = wav.read_info(raw)
@@ -237,7 +237,7 @@ def test_ffprobe_shows_title_encoder_and_the_json_comment(tmp_path):
 def test_loop_points_and_metadata_together(tmp_path):
     saved = wav.save_wav(_clip(frames=1000), 8000, str(tmp_path), "both", loop_points=True,
                          metadata={"ambient": {"seed": 1}})
-    assert _chunk_ids(saved[0].path) == ["fmt ", "data", "smpl", "LIST"]
+    assert _chunk_ids(saved[0].path) == ["fmt ", "smpl", "LIST", "data"]
     assert "Loop Count   : 1" in sf.info(saved[0].path).extra_info
     assert "End :   999" in sf.info(saved[0].path).extra_info
     assert wav.read_metadata(saved[0].path) == {"ambient": {"seed": 1}}

@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..checks import check_sample_rate
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 NODE = "Save WAV"
 BIT_DEPTHS = {"16": "PCM_16", "24": "PCM_24", "32-float": "FLOAT"}
+_WIDTH = {"16": 2, "24": 3, "32-float": 4}  # bytes a sample
+BLOCK_FRAMES = 1 << 16  # frames encoded at a time: saving holds at most this much audio in a second form
 DEFAULT_PREFIX = "ambient/soundscape"
 LOOP_POINTS = ("auto", "always", "never")
 SOFTWARE = "ComfyUI Image to Ambient Audio"
@@ -52,8 +55,34 @@ class SavedFile:
     path: str
 
 
+_DATE_TOKEN = re.compile(r"dd?|MM?|hh?|mm?|ss?|yyy?y?")
+_DATE_FORMAT = re.compile(r"%date:([^%]*)%")
+DATE_HELP = "dates as %date:yyyy-MM-dd% (also hh, mm, ss) or %year%-%month%-%day%"
+
+
+def _format_date(pattern: str, now: time.struct_time) -> str:
+    """ComfyUI's ``%date:FORMAT%``, as its frontend fills it in: yyyy/yy year, MM/M month, dd/d day, hh/h hour
+    (24 h), mm/m minute, ss/s second; doubled letters are zero-padded; anything else stays as written."""
+    parts = {"d": now.tm_mday, "M": now.tm_mon, "h": now.tm_hour, "m": now.tm_min, "s": now.tm_sec}
+
+    def one(match: re.Match) -> str:
+        token = match.group(0)
+        if token == "yy":
+            return str(now.tm_year)[2:]
+        if token == "yyyy":
+            return str(now.tm_year)
+        if token[0] in parts:
+            return str(parts[token[0]]).zfill(len(token))
+        return token
+
+    return _DATE_TOKEN.sub(one, pattern)
+
+
 def _expand(prefix: str) -> str:
+    """``prefix`` with ComfyUI's date fields filled in: ``%date:yyyy-MM-dd%`` (which the frontend fills in before
+    a prompt is queued, but CLI and API prompts send raw) and ``%year%``, ``%month%``... (which core's savers fill)."""
     now = time.localtime()
+    prefix = _DATE_FORMAT.sub(lambda m: _format_date(m.group(1), now), prefix)
     for key, value in (("%year%", now.tm_year), ("%month%", now.tm_mon), ("%day%", now.tm_mday),
                        ("%hour%", now.tm_hour), ("%minute%", now.tm_min), ("%second%", now.tm_sec)):
         prefix = prefix.replace(key, str(value).zfill(2))
@@ -72,14 +101,16 @@ def resolve_prefix(output_dir: str, filename_prefix: str) -> tuple[str, str, str
     bad = f'{NODE}: "filename_prefix" is {filename_prefix!r}'
     if not isinstance(filename_prefix, str) or not filename_prefix.strip():
         raise ValueError(f"{bad} but must name a file, e.g. {DEFAULT_PREFIX!r}. Type a prefix.")
-    if any(ord(c) < 32 for c in filename_prefix) or any(c in filename_prefix for c in '<>:"|?*'):
-        raise ValueError(f'{bad} and holds characters that file names cannot (control characters or <>:"|?*). '
-                         "Use letters, digits, spaces, '-', '_' and '/' for subfolders.")
+    expanded = _expand(filename_prefix.strip())
+    if any(ord(c) < 32 for c in expanded) or any(c in expanded for c in '<>:"|?*'):
+        dated = f", after filling in dates: {expanded!r}" if expanded != filename_prefix.strip() else ""
+        raise ValueError(f'{bad} and holds characters that file names cannot (control characters or <>:"|?*{dated}). '
+                         f"Use letters, digits, spaces, '-', '_', '/' for subfolders, and {DATE_HELP}.")
     bidi = sorted({f"U+{ord(c):04X}" for c in filename_prefix if c in _BIDI})
     if bidi:
         raise ValueError(f"{bad} and holds bidirectional control characters ({', '.join(bidi)}), which make a name "
                          "display differently from what it is. Retype the prefix without them.")
-    prefix = _expand(filename_prefix.strip()).replace("\\", "/")
+    prefix = expanded.replace("\\", "/")
     if prefix.startswith("/") or re.match(r"^[A-Za-z]:", prefix) or ".." in prefix.split("/"):
         raise ValueError(f"{bad}, which points outside the output folder. Use a relative prefix such as "
                          f"{DEFAULT_PREFIX!r}; files are always saved inside {output_dir}.")
@@ -129,7 +160,8 @@ def _next_counter(folder: str, name: str) -> int:
 
 def smpl_chunk(sample_rate: int, loop_start: int, loop_end: int) -> bytes:
     """A RIFF ``smpl`` chunk with one forward loop from ``loop_start`` to ``loop_end`` (sample frames, inclusive),
-    played forever: the loop points game engines and samplers read (Godot, SDL_mixer, LOVE, Kontakt...)."""
+    played forever: the loop points samplers and some game engines read (SDL_mixer, Godot; not LÖVE). See the
+    README's Save WAV section for Godot's off-by-one at the wrap."""
     import struct
 
     header = struct.pack("<9I", 0, 0, round(1e9 / sample_rate), 60, 0, 0, 0, 1, 0)
@@ -292,33 +324,83 @@ def read_metadata(source: str | bytes) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def encode_wav(waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16",
+def wav_header(channels: int, frames: int, sample_rate: int, bit_depth: str = "16",
                loop: tuple[int, int] | None = None, metadata: dict | None = None) -> bytes:
-    """One clip ``float [C, T]`` to WAV bytes (``bit_depth``: "16", "24" or "32-float").
+    """The RIFF/WAVE bytes that come before the samples: ``fmt `` (and ``fact`` for float), then ``smpl`` (loop
+    points) and ``LIST``/``INFO`` (metadata) when asked, then the ``data`` chunk's header, last.
 
-    Integer formats clip at full scale (soundfile saturates; nothing wraps around); 32-bit float keeps values
-    above 1.0. ``loop=(start, end)`` adds a ``smpl`` chunk with those loop points (sample frames, inclusive).
-    ``metadata`` (a JSON-able dict, see :func:`generation_metadata`) adds a ``LIST``/``INFO`` chunk; None or
-    empty adds nothing.
+    Loop points and metadata go before the audio, so readers that stop at ``data`` or mis-step over an odd-length
+    ``data`` chunk's pad byte (SDL_mixer with 24-bit mono) still find them. ``fmt `` is what libsndfile writes
+    (16 bytes, format 1 = PCM or 3 = IEEE float).
+
+    Raises:
+        ValueError: the file would pass RIFF's 4 GiB limit.
+    """
+    import struct
+
+    width = _WIDTH[bit_depth]
+    data_size = frames * channels * width
+    fmt = struct.pack("<HHIIHH", 3 if bit_depth == "32-float" else 1, channels, sample_rate,
+                      sample_rate * channels * width, channels * width, width * 8)
+    body = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    if bit_depth == "32-float":  # non-PCM formats carry a frame count (libsndfile writes it too)
+        body += b"fact" + struct.pack("<II", 4, frames)
+    for chunk in ([smpl_chunk(sample_rate, *loop)] if loop is not None else []) + (
+            [metadata_chunk(metadata)] if metadata else []):
+        body += chunk + (b"\x00" if len(chunk) % 2 else b"")
+    riff_size = 4 + len(body) + 8 + data_size + data_size % 2
+    if riff_size > 0xFFFFFFFF:
+        raise ValueError(f'{NODE}: "audio" is {frames} frames x {channels} channels, {data_size / 2**30:.2f} GiB as '
+                         f"{bit_depth}-bit samples: over the 4 GiB a WAV file can hold. Pick a smaller bit_depth or "
+                         "save a shorter clip.")
+    return b"RIFF" + struct.pack("<I", riff_size) + b"WAVE" + body + b"data" + struct.pack("<I", data_size)
+
+
+def write_samples(f: BinaryIO, waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16") -> None:
+    """Write one clip ``float [C, T]`` to ``f`` as the body of a ``data`` chunk (plus its pad byte when odd),
+    :data:`BLOCK_FRAMES` frames at a time, so that saving holds one block in another form, never the whole clip.
+
+    Each block goes through libsndfile (soundfile, headerless ``RAW`` of the WAV's subtype): integer formats clip at
+    full scale (nothing wraps around); 32-bit float keeps values above 1.0; NaN is written as 0 and +-inf as full
+    scale, with one warning for the clip.
     """
     import numpy as np
     import soundfile as sf
 
-    data = waveform.detach().float().cpu().numpy()
-    finite = np.isfinite(data)
-    if not finite.all():
+    channels, frames = waveform.shape
+    source = waveform.detach()
+    bad = 0
+    for start in range(0, frames, BLOCK_FRAMES):
+        block = source[:, start:start + BLOCK_FRAMES].float().cpu().numpy()
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad += block.size - int(np.count_nonzero(finite))
+            block = np.nan_to_num(block, nan=0.0, posinf=1.0, neginf=-1.0)
+        del finite
+        buf = io.BytesIO()
+        sf.write(buf, np.ascontiguousarray(block.T), sample_rate, subtype=BIT_DEPTHS[bit_depth], format="RAW",
+                 endian="LITTLE")
+        f.write(buf.getvalue())
+    if frames * channels * _WIDTH[bit_depth] % 2:
+        f.write(b"\x00")
+    if bad:
         log.warning('%s: "audio" has %d NaN/inf samples (of %d); they are written as silence (NaN) and full scale '
-                    "(inf). Check the node that made the audio (e.g. run the model in fp32).", NODE,
-                    int((~finite).sum()), data.size)
-    data = np.ascontiguousarray(np.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0).T)  # [T, C]
+                    "(inf). Check the node that made the audio (e.g. run the model in fp32).", NODE, bad,
+                    channels * frames)
+
+
+def encode_wav(waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16",
+               loop: tuple[int, int] | None = None, metadata: dict | None = None) -> bytes:
+    """One clip ``float [C, T]`` to WAV bytes (``bit_depth``: "16", "24" or "32-float"), in memory: what
+    :func:`save_wav` writes to a file (see :func:`wav_header` and :func:`write_samples`).
+
+    ``loop=(start, end)`` adds a ``smpl`` chunk with those loop points (sample frames, inclusive). ``metadata``
+    (a JSON-able dict, see :func:`generation_metadata`) adds a ``LIST``/``INFO`` chunk; None or empty adds nothing.
+    """
     buf = io.BytesIO()
-    sf.write(buf, data, int(sample_rate), subtype=BIT_DEPTHS[bit_depth], format="WAV")
-    riff = buf.getvalue()
-    if loop is not None:
-        riff = add_chunk(riff, smpl_chunk(int(sample_rate), *loop))
-    if metadata:
-        riff = add_chunk(riff, metadata_chunk(metadata))
-    return riff
+    buf.write(wav_header(waveform.shape[0], waveform.shape[-1], int(sample_rate), bit_depth, loop, metadata))
+    write_samples(buf, waveform, int(sample_rate), bit_depth)
+    return buf.getvalue()
 
 
 def _missing_dirs(folder: str) -> list[str]:
@@ -380,12 +462,12 @@ def _create_new(folder: str, name: str, counter: int, filename_prefix: str) -> t
                                  'permissions and free space, or pick another "filename_prefix".') from err
 
 
-def _write_whole(f: BinaryIO, path: str, blob: bytes, filename_prefix: str, dir_fd: int | None = None) -> None:
-    """Write ``blob`` to the new file ``f`` and sync it; on any failure remove ``path`` (relative to ``dir_fd``
+def _write_whole(f: BinaryIO, path: str, write, filename_prefix: str, dir_fd: int | None = None) -> None:
+    """Fill the new file ``f`` with ``write(f)`` and sync it; on any failure remove ``path`` (relative to ``dir_fd``
     when given) and raise."""
     try:
         with f:
-            f.write(blob)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
     except BaseException as err:
@@ -470,14 +552,14 @@ def _publish(dir_fd: int, tmp: str, name: str, counter: int) -> tuple[str, int]:
         return filename, counter
 
 
-def _save_in_folder(dir_fd: int, folder: str, name: str, counter: int, blob: bytes,
+def _save_in_folder(dir_fd: int, folder: str, name: str, counter: int, write,
                     filename_prefix: str) -> tuple[str, int]:
-    """Write ``blob`` to ``.<name>.partial-<pid>-<random>`` in the folder ``dir_fd``, sync it, then publish it
+    """Fill (``write(f)``) ``.<name>.partial-<pid>-<random>`` in the folder ``dir_fd``, sync it, then publish it
     (:func:`_publish`); the temporary name is removed whatever happens. Returns ``(file name, counter)``."""
     tmp = f".{name}{_PARTIAL}{os.getpid()}-{secrets.token_hex(4)}"
     try:
         f = open(tmp, "xb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd))
-        _write_whole(f, tmp, blob, filename_prefix, dir_fd)
+        _write_whole(f, tmp, write, filename_prefix, dir_fd)
         return _publish(dir_fd, tmp, name, counter)
     except OSError as err:
         cause = err.__cause__ if isinstance(err.__cause__, OSError) else err
@@ -492,6 +574,11 @@ def _save_in_folder(dir_fd: int, folder: str, name: str, counter: int, blob: byt
             pass
 
 
+def _write_clip(f: BinaryIO, header: bytes, clip: "torch.Tensor", sample_rate: int, bit_depth: str) -> None:
+    f.write(header)
+    write_samples(f, clip, sample_rate, bit_depth)
+
+
 def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filename_prefix: str = DEFAULT_PREFIX,
              bit_depth: str = "16", loop_points: bool = False, metadata: dict | None = None) -> list[SavedFile]:
     """Write each clip of ``waveform float [B, C, T]`` to ``<prefix>_<counter:05>_.wav`` inside ``output_dir``.
@@ -500,7 +587,8 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
     ``metadata``: embed it in every file (``LIST``/``INFO`` chunk, see :func:`metadata_chunk`); None: nothing
     but the audio (and the loop points).
 
-    Each file is encoded in memory, written and synced under a temporary name in the target folder
+    Each file is written in blocks of :data:`BLOCK_FRAMES` frames (saving adds a few MB, whatever the length)
+    and synced under a temporary name in the target folder
     (``.<name>.partial-<pid>-<random>``, a hidden file the counter ignores), then published under the first free
     ``<name>_<counter>_.wav`` with a hard link, which never replaces an existing file, and the temporary name is
     removed: a crash mid-write leaves at most that hidden temporary, never a truncated file under a final name.
@@ -516,9 +604,10 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
         raise ValueError(f'{NODE}: "bit_depth" is {bit_depth!r} but must be one of {", ".join(BIT_DEPTHS)}. Pick one.')
     sample_rate = check_sample_rate(NODE, sample_rate)
     folder, name, subfolder = resolve_prefix(output_dir, filename_prefix)
-    # encode all before touching disk
-    blobs = [encode_wav(clip, sample_rate, bit_depth, (0, clip.shape[-1] - 1) if loop_points else None, metadata)
-             for clip in waveform]
+    # every header (loop points, metadata, size limit) before touching disk; the samples stream in blocks
+    writers = [partial(_write_clip, header=wav_header(clip.shape[0], clip.shape[-1], sample_rate, bit_depth,
+                                                      (0, clip.shape[-1] - 1) if loop_points else None, metadata),
+                       clip=clip, sample_rate=sample_rate, bit_depth=bit_depth) for clip in waveform]
     if _BY_HANDLE:
         dir_fd, created = _open_folder(output_dir, subfolder, filename_prefix)
     else:
@@ -526,12 +615,12 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
     saved: list[SavedFile] = []
     try:
         counter = _next_counter(folder, name)
-        for blob in blobs:
+        for write in writers:
             if dir_fd is not None:
-                filename, counter = _save_in_folder(dir_fd, folder, name, counter, blob, filename_prefix)
+                filename, counter = _save_in_folder(dir_fd, folder, name, counter, write, filename_prefix)
             else:
                 f, filename, counter = _create_new(folder, name, counter, filename_prefix)
-                _write_whole(f, os.path.join(folder, filename), blob, filename_prefix)
+                _write_whole(f, os.path.join(folder, filename), write, filename_prefix)
             path = os.path.join(folder, filename)
             saved.append(SavedFile(filename=filename, subfolder=subfolder, path=path))
             counter += 1

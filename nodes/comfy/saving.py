@@ -22,8 +22,9 @@ class AmbientSaveWav:
             "audio": audio_input("Each clip of a batch is one file."),
             "filename_prefix": ("STRING", {"default": DEFAULT_PREFIX,
                                            "tooltip": "File name start inside the output folder; 'sub/name' makes a "
-                                                      "subfolder; %year%, %month%, %day% are filled in. A counter is "
-                                                      "added: name_00001_.wav, name_00002_.wav..."}),
+                                                      "subfolder; %date:yyyy-MM-dd% (also hh, mm, ss) and %year%, "
+                                                      "%month%, %day% are filled in. A counter is added: "
+                                                      "name_00001_.wav, name_00002_.wav..."}),
             "bit_depth": (list(BIT_DEPTHS), {"default": "16", "tooltip": "16: CD quality, smallest files. 24: more "
                                              "headroom for editing. 32-float: exact, keeps peaks above full scale."}),
             "loop_points": (list(LOOP_POINTS), {"default": "auto", "tooltip": "Write loop points (a standard smpl "
