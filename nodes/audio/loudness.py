@@ -44,6 +44,8 @@ STRICT_BETA = 10.0  # its Kaiser window (about -100 dB stop band)
 STRICT_BLOCK = 4096  # samples per block it checks
 HOT_DB = 1.0  # blocks whose 4x peak is within this of the ceiling are checked by it (4x reads at most 0.7 dB low)
 STRICT_PASSES = 4  # limiter passes against the verifying meter before a static trim
+TP_GUARD_DB = 0.3  # held under the ceiling by the verifying meter: ffmpeg's ebur128 reads abrupt clicks up to 0.25 dB
+#                    above an ideal band-limited peak (its resampler rings), and the ceiling must hold by it too
 DC_HIGHPASS_HZ = 10.0  # DC removal: the clip's mean, then a 2nd-order Butterworth high-pass at this frequency
 DC_WARN_DBFS = -26.0  # a removed DC offset above this level is reported as a warning (always in the info)
 
@@ -100,14 +102,56 @@ def _check_clip(data: "np.ndarray", sample_rate: int, node: str) -> None:
                          "Use a longer clip.")
 
 
-def _lufs(data: "np.ndarray", sample_rate: int) -> float:
-    """Integrated loudness of a checked float64 ``[C, T]`` array; ``-inf`` when every block is below -70 LUFS."""
+def _k_weighted(data: "np.ndarray", sample_rate: int, cancel: Cancel) -> "np.ndarray":
+    """``data [C, T]`` through pyloudnorm's K-weighting stages (its high shelf, then its 38 Hz high-pass), in blocks
+    with the filter state carried, so the result is pyloudnorm's and every block is a Cancel point."""
     import numpy as np
-    import pyloudnorm
+    from pyloudnorm.iirfilter import IIRfilter
+    from scipy.signal import lfilter
+
+    stages = [IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+              IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass")]
+    states = [np.zeros((data.shape[0], max(len(f.a), len(f.b)) - 1)) for f in stages]
+    out = np.empty_like(data, dtype=np.float64)
+    for start in range(0, data.shape[-1], CHUNK):
+        _check(cancel)
+        block = data[:, start:start + CHUNK]
+        for k, stage in enumerate(stages):
+            block, states[k] = lfilter(stage.b, stage.a, block, axis=-1, zi=states[k])
+            block = stage.passband_gain * block
+        out[:, start:start + CHUNK] = block
+    return out
+
+
+def _lufs(data: "np.ndarray", sample_rate: int, cancel: Cancel = None) -> float:
+    """Integrated loudness of a checked float64 ``[C, T]`` array; ``-inf`` when every block is below -70 LUFS.
+
+    pyloudnorm's ``Meter.integrated_loudness`` (BS.1770-4: 400 ms blocks, 75 % overlap, -70 LUFS absolute and
+    -10 LU relative gates), vectorised and in blocks so that long clips can be cancelled."""
+    import numpy as np
 
     if not np.any(data):
         return -math.inf
-    value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(np.ascontiguousarray(data.T)))
+    weighted = _k_weighted(data, sample_rate, cancel)
+    _check(cancel)
+    channels, frames = data.shape
+    count = int(np.round((frames / sample_rate - 0.4) / (0.4 * 0.25))) + 1
+    j = np.arange(count, dtype=np.float64)
+    lo = (0.4 * (j * 0.25) * sample_rate).astype(np.int64)
+    hi = np.minimum((0.4 * (j * 0.25 + 1) * sample_rate).astype(np.int64), frames)
+    sums = np.concatenate([np.zeros((channels, 1)), np.cumsum(weighted * weighted, axis=-1)], axis=-1)
+    z = (sums[:, hi] - sums[:, lo]) / (0.4 * sample_rate)  # [C, blocks] mean squares
+    weights = np.array([1.0, 1.0, 1.0, 1.41, 1.41])[:channels]
+    with np.errstate(divide="ignore"):
+        level = -0.691 + 10.0 * np.log10(weights @ z)
+        gated = level >= ABSOLUTE_GATE_LUFS
+        if not gated.any():
+            return -math.inf
+        relative = -0.691 + 10.0 * np.log10(weights @ z[:, gated].mean(axis=1)) - 10.0
+        gated = (level > relative) & (level > ABSOLUTE_GATE_LUFS)
+        if not gated.any():
+            return -math.inf
+        value = float(-0.691 + 10.0 * np.log10(weights @ z[:, gated].mean(axis=1)))
     return value if math.isfinite(value) else -math.inf
 
 
@@ -304,26 +348,27 @@ def _check_settings(target_lufs, ceiling_dbtp) -> None:
 
 def _apply_gain(data: "np.ndarray", envelope: "np.ndarray", gain_db: float, ceiling: float, margin: float,
                 sample_rate: int, cancel: Cancel = None) -> tuple["np.ndarray", float, float, bool]:
-    """``data`` with ``gain_db`` and, while its true peak by :func:`strict_envelope` passes ``ceiling``, the limiter
-    aiming ``margin`` dB under it (each pass limits what the one before left, measured again). Returns
-    ``(out, true peak dBTP, trim dB, limited)``; ``trim`` (<= 0) is the static gain that took off a rare overshoot
-    the passes left."""
+    """``data`` with ``gain_db`` and, while its true peak by :func:`strict_envelope` passes ``ceiling`` less
+    :data:`TP_GUARD_DB`, the limiter aiming ``margin`` dB under that (each pass limits what the one before left,
+    measured again). Returns ``(out, true peak dBTP, trim dB, limited)``; ``trim`` (<= 0) is the static gain that
+    took off a rare overshoot the passes left."""
     gain = _db_to_gain(gain_db)
     out = data * gain
     env = envelope * gain
-    hot = _db_to_gain(ceiling - HOT_DB)
+    hot = _db_to_gain(ceiling - TP_GUARD_DB - HOT_DB)
+    held = ceiling - TP_GUARD_DB
     limited = False
     for attempt in range(STRICT_PASSES + 1):
         env = strict_envelope(out, env, hot, cancel)
         out_tp = _gain_to_db(float(env.max()))
-        if out_tp <= ceiling or attempt == STRICT_PASSES:
+        if out_tp <= held or attempt == STRICT_PASSES:
             break
-        out = out * limiter_gain(env, _db_to_gain(ceiling - margin), sample_rate)[None, :]
+        out = out * limiter_gain(env, _db_to_gain(held - margin), sample_rate)[None, :]
         limited = True
         env = _peak_envelope(out, cancel=cancel)
     trim = 0.0
-    if out_tp > ceiling:  # the limiter works at the original rate: a rare overshoot is trimmed statically
-        trim = ceiling - out_tp - 0.01
+    if out_tp > held:  # the limiter works at the original rate: a rare overshoot is trimmed statically
+        trim = held - out_tp - 0.01
         out = out * _db_to_gain(trim)
         out_tp += trim
     return out, out_tp, trim, limited
@@ -338,8 +383,7 @@ def _without_dc(data: "np.ndarray", sample_rate: int, index: int, cancel: Cancel
     if offset_db > DC_WARN_DBFS:
         log.warning("%s: clip %d had a DC offset of %.1f dBFS; it was removed (mean, then a %g Hz high-pass) before "
                     "measuring.", NODE, index + 1, offset_db, DC_HIGHPASS_HZ)
-    _check(cancel)
-    input_lufs = _lufs(clean, sample_rate)
+    input_lufs = _lufs(clean, sample_rate, cancel)
     if math.isfinite(input_lufs) and input_lufs >= ABSOLUTE_GATE_LUFS:
         return clean, input_lufs, offset_db
     if math.isfinite(offset_db) and not np.any(np.abs(clean) > 1e-9):
@@ -370,8 +414,7 @@ def _normalize_clip(data: "np.ndarray", sample_rate: int, target: float, ceiling
     for _ in range(MAX_PASSES):
         out, out_tp, trim, limited = _apply_gain(data, envelope, gain_db, ceiling, margin, sample_rate, cancel)
         margin -= trim
-        _check(cancel)
-        out_lufs = _lufs(out, sample_rate)
+        out_lufs = _lufs(out, sample_rate, cancel)
         error = out_lufs - target
         candidate = (abs(error), out, {"gain_db": gain_db + trim, "output_lufs": out_lufs,
                                        "output_true_peak_dbtp": out_tp, "limited": limited})
@@ -410,8 +453,8 @@ def normalize_loudness(waveform: "torch.Tensor", sample_rate: int, target_lufs: 
     only a DC offset comes out silent, with a warning); then one static gain to the target; if the true peak then
     passes the ceiling, a look-ahead true-peak limiter (5 ms attack, 80 ms release, aiming 0.1 dB under the
     ceiling) pulls the peaks down. The true peak is read 4x oversampled, and near the ceiling 8x with a long
-    Kaiser filter (:func:`strict_envelope`); the limiter runs again on what it left until that meter reads at or
-    under the ceiling. Then loudness is measured again and a make-up gain applied, for up to 4 passes, until the clip is within
+    Kaiser filter (:func:`strict_envelope`); the limiter runs again on what it left until that meter reads at
+    least 0.3 dB under the ceiling (:data:`TP_GUARD_DB`: ffmpeg's ``ebur128`` reads abrupt clicks that much higher). Then loudness is measured again and a make-up gain applied, for up to 4 passes, until the clip is within
     0.5 LU of the target and under the ceiling. When both cannot be had, the ceiling wins: the clip stays under
     it, a warning is logged and its info says ``"reached": False``.
 
