@@ -93,7 +93,7 @@ def normalized_file(x: np.ndarray, target: float, tmp_path, name: str, ceiling: 
 @needs_ffmpeg
 def test_true_peak_ceiling_holds_by_ffmpeg(tmp_path):
     """Every transient clip, pushed into the limiter at -14/-10/-6 LUFS under -1 dBTP, reads at or under -1 dBTP by
-    ffmpeg (before: 24 of 66 over, up to -0.7 dBTP)."""
+    ffmpeg (before: 31 of 66 over, up to -0.80 dBTP)."""
     signals = transient_signals()
     assert len(signals) >= 20
     over = []
