@@ -54,10 +54,9 @@ def _rms_db(x: torch.Tensor) -> float:
     return 10 * math.log10(float((x.double() ** 2).mean()))
 
 
-# Seeds are fixed (the signals are deterministic). The seam of a good loop is the source's own step at T - N, so
-# "seam_jump <= 2 x median_jump" is a property of that one sample of the source: for Gaussian-like steps any
-# single step exceeds twice the median about 18 % of the time per channel. The seed-independent check is that the
-# seam step equals the source's step (test_seam_is_the_sources_own_step).
+# Seeds are fixed (the signals are deterministic). The seam of a good loop is the source's own step at T - N
+# (test_seam_is_the_sources_own_step), so it is never larger than the source's largest step. "seam_jump <= 2 x
+# median_jump" is not a property: an ordinary step exceeds twice the median in about 18-32 % of positions.
 SIGNALS = [pytest.param(_ambience, 1, id="ambience"), pytest.param(_sine_noise, 1, id="sine+noise")]
 
 
@@ -65,7 +64,8 @@ SIGNALS = [pytest.param(_ambience, 1, id="ambience"), pytest.param(_sine_noise, 
 def test_loop_seam_has_no_click_and_no_level_change(make, seed):
     out, info = _looped(make, seed)
     m = loop.loop_seam_metrics(out, SR)
-    assert m["seam_jump"] <= 2 * m["median_jump"], m
+    x = make(seed)
+    assert m["seam_jump"] <= float(x.diff(dim=-1).abs().max()), m  # no step larger than the source's own: no click
     assert abs(m["level_db_at_seam"] - m["level_db_around"]) <= 1.0, m
     assert info["overlap_samples"] == round(OVERLAP * SR)
 
@@ -88,7 +88,8 @@ def test_the_metric_fails_a_raw_clip_whose_ends_differ():
     raw = loop.loop_seam_metrics(x, SR)
     assert raw["seam_jump"] > 2 * raw["median_jump"] * 2, raw  # fails the bound by a wide margin
     looped = loop.loop_seam_metrics(loop.make_seamless_loop(x, SR, OVERLAP)[0], SR)
-    assert looped["seam_jump"] <= 2 * looped["median_jump"] < raw["seam_jump"] / 4, (raw, looped)
+    assert looped["seam_jump"] <= float(x.diff(dim=-1).abs().max()), (raw, looped)  # a step the source has
+    assert looped["seam_jump"] < raw["seam_jump"] / 4, (raw, looped)
 
 
 def test_the_metric_sees_a_level_dip_at_the_joint():

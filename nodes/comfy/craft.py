@@ -10,6 +10,7 @@ import logging
 
 from ..audio.contract import LOOP_KEY, META_KEY, check_audio, make_audio
 from ..checks import is_number
+from . import glue as comfy_glue
 from .inputs import AUDIO_OUT, CATEGORY, audio_input, seed_input, stable_audio_model_input
 from .session import stable_audio_run
 
@@ -130,7 +131,9 @@ class AmbientFade:
 class AmbientLoudness:
     CATEGORY = CATEGORY
     DESCRIPTION = ("Normalize integrated loudness (ITU-R BS.1770-4) to a platform target in LUFS, with a true-peak "
-                   "ceiling measured on 4x oversampled audio.")
+                   "ceiling held by a limiter (peaks read 4x, near the ceiling 8x oversampled). DC is removed first "
+                   "(mean, then a 10 Hz high-pass; logged, a warning when large); a clip that is only DC comes out "
+                   "silent.")
     RETURN_TYPES = ("AUDIO",)
     RETURN_NAMES = ("audio",)
     OUTPUT_TOOLTIPS = AUDIO_OUT
@@ -157,7 +160,8 @@ class AmbientLoudness:
 
         check_target(NODE, target)
         waveform, rate = check_audio(audio, NODE)
-        out, info = normalize_loudness(waveform, rate, target_lufs(NODE, target, custom_lufs), ceiling_dbtp)
+        out, info = normalize_loudness(waveform, rate, target_lufs(NODE, target, custom_lufs), ceiling_dbtp,
+                                       cancel=comfy_glue.cancel_check())
         log.info("%s: %s", NODE, info)
         return (make_audio(out, rate, loop=bool(audio.get(LOOP_KEY)), meta=audio.get(META_KEY)),)
 

@@ -67,6 +67,14 @@ def is_interrupt(err: BaseException) -> bool:
     return isinstance(err, mm.InterruptProcessingException)
 
 
+def cancel_check() -> Callable[[], None]:
+    """A ``cancel()`` for long DSP loops (called between blocks of work): raises ComfyUI's interrupt once Cancel
+    was pressed."""
+    import comfy.model_management as mm
+
+    return mm.throw_exception_if_processing_interrupted
+
+
 def device_plan(kind: str):
     """Where a model of ``kind`` ("blip", "clap" or "stable_audio") runs and rests, from ComfyUI's model
     management."""
