@@ -40,6 +40,10 @@ API = {
     # Stable Audio 3 only
     "AmbientVaryAudio": ("Vary Audio (Stable Audio 3)", ["model", "audio", "prompt", "strength", "steps", "seed",
                                                          "variations"], ["AUDIO"]),
+    # the optional LLM rewrite (0.4.0)
+    "AmbientLlmLoader": ("Load Prompt LLM", ["model", "dtype"], ["AMBIENT_LLM"]),
+    "AmbientPromptRewriter": ("Rewrite Ambient Prompt (LLM)", ["llm", "caption", "prompt", "max_new_tokens"],
+                              ["STRING", "STRING"]),
 }
 
 
