@@ -124,6 +124,9 @@ def assert_prompt_or_fallback(prompt, note, raw=None):
     ("1. howling wind, creaking cabin walls , , crackling fire.", "howling wind, creaking cabin walls, crackling fire"),
     ("<think>the user wants a cabin</think>\nwind gusts, fire crackling", "wind gusts, fire crackling"),
     ("Sure! Here's a prompt: rain on a tin roof, dripping gutters", "rain on a tin roof, dripping gutters"),
+    (RULE, RULE),
+    ("distant thunder, distant dogs barking, distant church bells, soft rain on leaves, soft wind",
+     "distant thunder, distant dogs barking, distant church bells, soft rain on leaves, soft wind"),
 ])
 def test_cleaning_keeps_the_first_usable_line_without_labels_and_quotes(raw, expected):
     prompt, problem, notes = rewrite.clean_answer(raw, "a beach", "waves")
@@ -141,6 +144,7 @@ def test_cleaning_keeps_the_first_usable_line_without_labels_and_quotes(raw, exp
     ("wind wind wind wind wind", "repeated junk"),
     ("fire : leaves fire : leaves fire : leaves fire : leaves", "repeated junk"),
     ("rain, rain, rain, wind, rain, rain", "repeated junk"),
+    ("leaves waves waves near water crickets waves near water crickets waves waves", "repeated junk"),
     ("a1 b2 c3 d4 e5 ## %% && ** ((", "symbols"),
 ])
 def test_cleaning_refuses_unusable_answers_and_says_why(raw, problem):

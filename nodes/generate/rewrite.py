@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ _BULLET = re.compile(r"^\s*(?:[-*•>#]+|\d+[.)])\s+")
 _QUOTES = "\"'`“”‘’«»*_ "
 _REFUSAL = re.compile(r"\b(?:i'?m sorry|i am sorry|i cannot|i can'?t|i can not|i am unable|i'?m unable|"
                       r"as an ai|language model|i won'?t|cannot help|can'?t help|not able to)\b", re.IGNORECASE)
+_FILLERS = frozenset("the and with of in on at from far away close distant soft".split())
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.IGNORECASE | re.DOTALL)
 
 
@@ -143,6 +145,9 @@ def problem_with(text: str) -> str | None:
     lowered = [w.lower() for w in words]
     if any(lowered[i] == lowered[i + 1] == lowered[i + 2] for i in range(len(lowered) - 2)):
         return "repeated junk (one word three times in a row)"
+    counts = Counter(w for w in lowered if len(w) > 2 and w not in _FILLERS)
+    if counts and counts.most_common(1)[0][1] >= max(3, 0.25 * len(lowered)):
+        return f"repeated junk ({counts.most_common(1)[0][0]!r} is a quarter of the words or more)"
     pairs = list(zip(lowered, lowered[1:]))
     if len(pairs) >= 7 and len(set(pairs)) < 0.5 * len(pairs):
         return "repeated junk (the same words again and again)"
