@@ -125,6 +125,7 @@ def assert_prompt_or_fallback(prompt, note, raw=None):
     ("<think>the user wants a cabin</think>\nwind gusts, fire crackling", "wind gusts, fire crackling"),
     ("Sure! Here's a prompt: rain on a tin roof, dripping gutters", "rain on a tin roof, dripping gutters"),
     (RULE, RULE),
+    ("Sure!\nwind over the ridge, snow hiss", "wind over the ridge, snow hiss"),
     ("distant thunder, distant dogs barking, distant church bells, soft rain on leaves, soft wind",
      "distant thunder, distant dogs barking, distant church bells, soft rain on leaves, soft wind"),
 ])

@@ -117,14 +117,10 @@ def _strip_line(line: str) -> str:
 
 
 def first_line(raw: str) -> str:
-    """The first line of ``raw`` that holds more than a label, stripped of labels, bullets, quotes and a final
-    period ("" when none has any content)."""
-    text = _THINK.sub("", raw or "")
-    for line in text.splitlines():
-        cleaned = _strip_line(line)
-        if cleaned:
-            return cleaned
-    return ""
+    """The first usable line of ``raw`` (see :func:`problem_with`), stripped of labels, bullets, quotes and a final
+    period; else its first line with any content ("Sure!"), for the note; "" when none has any."""
+    lines = [cleaned for line in _THINK.sub("", raw or "").splitlines() if (cleaned := _strip_line(line))]
+    return next((line for line in lines if problem_with(line) is None), lines[0] if lines else "")
 
 
 def problem_with(text: str) -> str | None:
