@@ -42,6 +42,10 @@ API = {
                                                          "variations"], ["AUDIO"]),
     # 0.4.0: the shipped workflows' picture loader (its bundled example runs on a fresh ComfyUI)
     "AmbientLoadImage": ("Load Image (or Example)", ["image"], ["IMAGE"]),
+    # the optional LLM rewrite (0.4.0)
+    "AmbientLlmLoader": ("Load Prompt LLM", ["model", "dtype"], ["AMBIENT_LLM"]),
+    "AmbientPromptRewriter": ("Rewrite Ambient Prompt (LLM)", ["llm", "caption", "prompt", "max_new_tokens"],
+                              ["STRING", "STRING"]),
 }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 BLIP_FOLDER = "blip"          # pack-registered model folder type: ComfyUI/models/blip/
 CLAP_FOLDER = "clap"          # pack-registered model folder type: ComfyUI/models/clap/
+LLM_FOLDER = "LLM"            # pack-registered (core has none; other packs use the same): ComfyUI/models/LLM/
 DIFFUSERS_FOLDER = "diffusers"  # ComfyUI's own folder type for diffusers pipelines: ComfyUI/models/diffusers/
 
 
@@ -26,7 +27,7 @@ def model_roots(folder_type: str) -> list[str]:
     """The folders ComfyUI searches for ``folder_type`` (``models/<type>`` plus extra_model_paths.yaml entries)."""
     import folder_paths
 
-    if folder_type in (BLIP_FOLDER, CLAP_FOLDER):
+    if folder_type in (BLIP_FOLDER, CLAP_FOLDER, LLM_FOLDER):
         _register_pack_folder(folder_type)
     try:
         return folder_paths.get_folder_paths(folder_type)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 
 from . import families
-from .folders import BLIP, CLAP, STABLE_AUDIO, ModelHandle
+from .folders import BLIP, CLAP, LLM, STABLE_AUDIO, ModelHandle
 from .loading import load, model_bytes, move_to
 from .plan import DevicePlan, standalone_plan  # noqa: F401  (the device layer's face: devices.DevicePlan)
 
@@ -133,7 +133,7 @@ def stable_audio_session(handle: ModelHandle, plan: DevicePlan, memory: str = "b
 
 
 # Working memory beyond the weights while a model runs (activations, VAE decode); the request to ComfyUI.
-_WORKING_BYTES = {BLIP: 1 << 30, STABLE_AUDIO: 3 << 29, CLAP: 1 << 30}
+_WORKING_BYTES = {BLIP: 1 << 30, STABLE_AUDIO: 3 << 29, CLAP: 1 << 30, LLM: 1 << 30}
 
 
 @contextlib.contextmanager

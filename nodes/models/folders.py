@@ -24,10 +24,12 @@ DTYPES = ("auto", "fp32", "fp16", "bf16")
 BLIP = "blip"
 STABLE_AUDIO = "stable_audio"
 CLAP = "clap"
+LLM = "llm"
 
 BLIP_NODE = "Load BLIP Caption Model"
 STABLE_AUDIO_NODE = "Load Stable Audio Model"
 CLAP_NODE = "Load CLAP Model"
+LLM_NODE = "Load Prompt LLM"
 
 BLIP_HELP = (
     "Put a transformers BLIP captioning folder there (config.json, model.safetensors, tokenizer and "
@@ -56,6 +58,12 @@ CLAP_HELP = (
     "ComfyUI/models/clap/larger_clap_general` (the LAION repos keep their safetensors weights in the Hub's "
     "conversion pull request, refs/pr/N: see the repo's Files page; their main branch has only pickle weights, "
     "which this pack refuses), then refresh the page (R) so the list updates."
+)
+LLM_HELP = (
+    "Put a transformers instruct (chat) model folder there (config.json of a ...ForCausalLM model, "
+    "model.safetensors or its shards, tokenizer.json and tokenizer_config.json), e.g. `hf download "
+    "Qwen/Qwen2.5-1.5B-Instruct --local-dir ComfyUI/models/LLM/Qwen2.5-1.5B-Instruct`, then refresh the page (R) "
+    "so the list updates."
 )
 # transformers model folders: kind -> (config.json model_type, loader node, help, what the folder must hold, class)
 _TRANSFORMERS_KINDS = {
@@ -107,6 +115,8 @@ def node_and_help(kind: str) -> tuple[str, str]:
     """The loader node's display name and the folder help for ``kind``, for messages."""
     if kind in _TRANSFORMERS_KINDS:
         return _TRANSFORMERS_KINDS[kind][1], _TRANSFORMERS_KINDS[kind][2]
+    if kind == LLM:
+        return LLM_NODE, LLM_HELP
     return STABLE_AUDIO_NODE, STABLE_AUDIO_HELP
 
 
@@ -149,8 +159,11 @@ def list_model_folders(kind: str, roots: list[str]) -> list[str]:
     found: list[str] = []
     for root in roots:
         for d in _walk_dirs(root):
-            ok = (_is_transformers_folder(d, kind) if kind in _TRANSFORMERS_KINDS
-                  else _stable_audio_class(d) in PIPELINES)
+            if kind == LLM:
+                ok = causal_lm_class(d) is not None
+            else:
+                ok = (_is_transformers_folder(d, kind) if kind in _TRANSFORMERS_KINDS
+                      else _stable_audio_class(d) in PIPELINES)
             if ok:
                 rel = os.path.relpath(d, os.path.abspath(root)).replace(os.sep, "/")
                 if rel not in found:
@@ -173,6 +186,8 @@ def resolve_model_folder(kind: str, name: str, roots: list[str]) -> str:
         help_text = SA3_HELP.format(dir=shlex.quote(path))
     if kind in _TRANSFORMERS_KINDS:
         configs, weight_dirs = _check_transformers_folder(node, help_text, kind, path)
+    elif kind == LLM:
+        configs, weight_dirs = check_llm_folder(node, help_text, path)
     else:
         configs, weight_dirs = _check_pipeline_folder(node, help_text, path)
     for cfg in configs:
@@ -349,4 +364,42 @@ def make_handle(kind: str, name: str, roots: list[str], dtype: str, plan: Device
     path = resolve_model_folder(kind, name, roots)
     resolved = plan.auto_dtype if dtype == "auto" else dtype
     family = _TRANSFORMERS_KINDS[kind][4] if kind in _TRANSFORMERS_KINDS else _stable_audio_class(path)
+    if kind == LLM:
+        family = causal_lm_class(path)
     return ModelHandle(kind=kind, path=path, dtype=resolved, family=family, name=name)
+
+
+# ------------------------------------------------------------------------------- prompt LLMs (models/LLM)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model")
+
+
+def causal_lm_class(path: str) -> str | None:
+    """The ``...ForCausalLM`` class a folder's config.json names (``Qwen2ForCausalLM``...), or ``None``."""
+    cfg = read_json(os.path.join(path, "config.json"))
+    names = cfg.get("architectures") if cfg else None
+    found = [n for n in names if isinstance(n, str) and n.endswith("ForCausalLM")] if isinstance(names, list) else []
+    return found[0] if found else None
+
+
+def check_llm_folder(node: str, help_text: str, path: str) -> tuple[list[dict], list[str]]:
+    """(configs, weight folders) of a prompt-LLM folder: a causal LM config, its tokenizer, some weights.
+
+    Refuses a folder without a readable config.json, one of another kind of model (image-text models, BLIP...),
+    one without its tokenizer, and one without any weights (pickle-only weights are refused by the caller)."""
+    cfg = read_json(os.path.join(path, "config.json"))
+    if cfg is None:
+        raise ValueError(f'{node}: "model" folder {path} has no readable config.json, so it is not a transformers '
+                         f"model folder (a broken or partial download?). {help_text}")
+    if causal_lm_class(path) is None:
+        raise ValueError(f'{node}: "model" folder {path} holds a {cfg.get("architectures") or cfg.get("model_type")} '
+                         f"model, not a text-generation (...ForCausalLM) model. Pick an instruct LLM folder. "
+                         f"{help_text}")
+    names = set(os.listdir(path))
+    if "tokenizer_config.json" not in names or not names & set(_TOKENIZER_FILES):
+        raise ValueError(f'{node}: "model" folder {path} has no tokenizer (it needs tokenizer_config.json and '
+                         f"tokenizer.json, or its vocabulary files): download the whole repository, not only the "
+                         f"weights. {help_text}")
+    if not any(n.endswith(_SAFE_WEIGHTS + _PICKLE_WEIGHTS) for n in names):
+        raise ValueError(f'{node}: "model" folder {path} has no weights (.safetensors). Download them again. '
+                         f"{help_text}")
+    return [cfg], [path]

@@ -15,7 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .families import is_sa3
-from .folders import BLIP, CLAP, STABLE_AUDIO, ModelHandle, node_and_help
+from .folders import BLIP, CLAP, LLM, STABLE_AUDIO, ModelHandle, node_and_help
 
 if TYPE_CHECKING:
     from .plan import DevicePlan
@@ -87,6 +87,17 @@ def _load_clap(handle: ModelHandle):
     return model, processor
 
 
+def _load_llm(handle: ModelHandle):
+    """A prompt LLM: ``(model, tokenizer)`` of a causal LM folder (never its own code: ``trust_remote_code`` off)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(handle.path, local_files_only=True, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(handle.path, local_files_only=True, use_safetensors=True,
+                                                 trust_remote_code=False, dtype=_torch_dtype(handle.dtype))
+    model.eval()
+    return model, tokenizer
+
+
 def _load_stable_audio(handle: ModelHandle):
     import importlib.util
 
@@ -147,8 +158,8 @@ def exact_rotary_frequencies(pipe) -> int:
 def load(handle: ModelHandle, plan: DevicePlan | None = None):
     """The loaded model for ``handle``, from the cache or from disk (onto ``plan.offload_device``).
 
-    Returns ``(model, processor)`` for BLIP and CLAP, the diffusers pipeline for Stable Audio. One model per kind
-    is kept: loading another folder or dtype drops the previous one.
+    Returns ``(model, processor)`` for BLIP and CLAP, ``(model, tokenizer)`` for a prompt LLM, the diffusers
+    pipeline for Stable Audio. One model per kind is kept: loading another folder or dtype drops the previous one.
     """
     key = (handle.path, handle.dtype)
     with _LOCK:
@@ -160,7 +171,7 @@ def load(handle: ModelHandle, plan: DevicePlan | None = None):
         node, help_text = node_and_help(handle.kind)
         log.info("loading %s from %s (%s)", handle.family, handle.path, handle.dtype)
         try:
-            obj = {BLIP: _load_blip, CLAP: _load_clap}.get(handle.kind, _load_stable_audio)(handle)
+            obj = {BLIP: _load_blip, CLAP: _load_clap, LLM: _load_llm}.get(handle.kind, _load_stable_audio)(handle)
         except Exception as err:  # noqa: BLE001 - any library failure on a bad folder becomes the one clear message
             raise _load_failed(node, handle.name, handle.path, err, help_text) from err
         if plan is not None and plan.offload_device != "cpu":
