@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import pack_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +91,7 @@ def job(tmp_path_factory):
             {"image": "imgs/3.png", "caption": "city", "preset": "cozy interior", "loudness": -20},
             {"image": "imgs/3.png", "id": "again", "caption": "city"},
             {"image": "imgs/bad.png"}, {"image": "imgs/missing.png", "caption": "x"},
-            {"image": "imgs/2.png", "caption": "x", "seconds": "abc"}]
+            {"image": "imgs/2.png", "id": "abc", "caption": "x", "seconds": "abc"}]
     (base / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     common = ["--blip", blip, "--stable-audio", sa, "--steps", "2", "--seconds", "0.5", "--no-spectrogram",
               "--quiet"]
@@ -118,13 +119,14 @@ def _outcome(out: Path) -> dict:
     return found
 
 
+@pytest.mark.slow
 def test_serial_and_shards_give_the_same_wavs_and_records(job, tmp_path):
     assert _batch(job, tmp_path / "serial") == 1  # some items failed
     serial = _outcome(tmp_path / "serial")
     assert len(serial) == 8 and sum(r["status"] == "done" for r, _ in serial.values()) == 5
     assert "cannot identify image file" in serial["imgs/bad.png"][0]["error"]
     assert "does not exist" in serial["imgs/missing.png"][0]["error"]
-    assert "'seconds' is 'abc'" in serial["imgs/2.png#2"][0]["error"]
+    assert "'seconds' is 'abc'" in serial["abc"][0]["error"]
     assert serial["blue"][0]["note"] == "kept" and serial["imgs/2.png"][0]["seed"] == 7
     assert serial["imgs/2.png"][0]["loop_points"] is not None
     assert serial["again"][1] != serial["imgs/3.png"][1]  # same image and caption, another id -> another seed
@@ -170,6 +172,7 @@ def test_sigkill_mid_run_then_resume_does_each_item_once(job, tmp_path):
         assert sf.info(str(out / wav)).frames > 0
 
 
+@pytest.mark.slow
 def test_ray_engine_gives_the_same_wavs_as_local(job, tmp_path):
     pytest.importorskip("ray.data", reason='Ray is an optional extra: pip install "ray[data]"')
     assert _batch(job, tmp_path / "local") == 1
