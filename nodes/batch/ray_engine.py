@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 
 from .runner import ItemRunner
@@ -18,7 +19,12 @@ MISSING = ('--engine ray needs Ray Data, an optional extra: pip install "ray[dat
 class RayWorker:
     """One Ray actor: an :class:`ItemRunner` (models loaded once), then records for each batch of items."""
 
-    def __init__(self, args: dict, out_dir: str, verbose: bool):
+    def __init__(self, args: dict, out_dir: str, verbose: bool, threads: int):
+        import torch
+
+        # CPU sums depend on how many threads split them: the driver's count keeps the WAVs byte-identical to
+        # --engine local (Ray sets OMP_NUM_THREADS to the worker's num_cpus, 1 here)
+        torch.set_num_threads(threads)
         self.runner = ItemRunner(argparse.Namespace(**args), out_dir, verbose)
 
     def __call__(self, batch: dict) -> dict:
@@ -58,12 +64,15 @@ def run_ray(items: list[dict], args: argparse.Namespace, out_dir: str, on_result
     gpu = torch.cuda.is_available()
     workers = workers or (max(torch.cuda.device_count(), 1) if gpu else 2)
     _start(ray, address, workers)
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     ds = ray.data.from_items([{"item": json.dumps(item)} for item in items],
                              override_num_blocks=max(1, min(len(items), workers * 4)))
     resources = {"num_gpus": 1} if gpu else {"num_cpus": 1}
-    out = ds.map_batches(RayWorker, fn_constructor_kwargs={"args": vars(args), "out_dir": out_dir,
-                                                           "verbose": verbose},
-                         batch_size=1, concurrency=workers, **resources)
+    kwargs = {"args": vars(args), "out_dir": out_dir, "verbose": verbose, "threads": torch.get_num_threads()}
+    out = ds.map_batches(RayWorker, fn_constructor_kwargs=kwargs,
+                         batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), **resources)
     for row in out.iter_rows():
         on_result(json.loads(row["record"]))

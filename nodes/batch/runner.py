@@ -102,6 +102,8 @@ class ItemRunner:
         a = item_args(self.args, item)
         if not os.path.isfile(item["image"]):
             raise ValueError(f"image {item['image']!r} does not exist (or is not a file). Fix the manifest row.")
+        if a.caption:  # BLIP would open it; with a caption, still refuse an unreadable image
+            _check_image(item["image"])
         if not a.caption and not a.blip:
             raise ValueError("no caption: pass --blip to caption the images, or --caption, or a caption column.")
         t = time.perf_counter()
@@ -143,6 +145,13 @@ class ItemRunner:
         if len(paths) > 1:
             found["wavs"] = paths
         return found
+
+
+def _check_image(path: str) -> None:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.verify()
 
 
 def _measured(measure, clip, rate: int):
