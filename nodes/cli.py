@@ -4,6 +4,7 @@
     python -m nodes.cli photo.jpg --blip models/blip/blip-image-captioning-large \\
         --stable-audio models/diffusers/stable-audio-open-1.0 --seconds 20
 
+    python -m nodes.cli batch photos/ --out runs/photos   # a folder, list or table of images: resumable, sharded
     python -m nodes.cli --check --comfyui ~/ComfyUI        # which models are there, and how to get the others
 
     python -m nodes.cli convert-sa3 stable-audio-3-medium.safetensors ComfyUI/models/diffusers/stable-audio-3-medium \\
@@ -15,32 +16,30 @@ Exit codes: 0 done, 1 a run failed (message on stderr), 2 bad arguments, 130 int
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import math
 import os
 import sys
 import tempfile
-import time
 
 from .audio.wav import BIT_DEPTHS
-from .generate.images import IMAGE_EXTS, load_image
+from .headless import (
+    AUTO,
+    DEFAULT_LOOP,
+    DEFAULT_OVERLAP,
+    OOM_ADVICE,
+    captions,
+    craft,
+    default_seconds,
+    image_files,
+    model_handle,
+    sample,
+)
 from .models import devices, folders, loading
 from .text.prompt import DEFAULT_PRESET, PRESET_NAMES, build_prompt
 from .tools.model_check import check_models
 
-OOM_ADVICE = "Pass --memory low-vram, or a lower --seconds or --variations, or close other programs on the GPU."
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
-DEFAULT_OVERLAP = 3.0  # --minutes' cross-fade (s) when the model's segments are long enough
-DEFAULT_LOOP = 2.0  # --loop's cross-fade (s) when the clip is long enough
-AUTO = -1.0  # --loop without a value
-FRACTION = 0.25  # on short segments or clips, the default cross-fade is this fraction of them
-# node input names -> the CLI flags that set them, for the messages of the functions the CLI calls
-SAMPLING_FLAGS = {"seconds": "--seconds", "steps": "--steps", "cfg": "--cfg", "seed": "--seed",
-                  "variations": "--variations", "minutes": "--minutes", "overlap_seconds": "--overlap"}
-CRAFT_FLAGS = {"overlap_seconds": "--loop", "target_lufs": "--loudness", "ceiling_dbtp": "--true-peak",
-              "fade_in_seconds": "--fade", "fade_out_seconds": "--fade", "curve": "--fade-curve"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,91 +103,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _progress(label: str, quiet: bool):
-    last = [-1.0, -1]  # time and value of the last line drawn
-
-    def on_step(done: int, total: int) -> None:
-        if quiet or not total or done == last[1]:
-            return
-        now = time.monotonic()
-        if done < total and now - last[0] < 0.1:
-            return
-        last[0], last[1] = now, done
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\r{label:<10} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return on_step
-
-
-def _image_files(paths: list[str]) -> list[str]:
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            files += sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTS))
-        elif os.path.isfile(path):
-            files.append(path)
-        else:
-            raise ValueError(f"image {path!r} does not exist. Pass image files or folders of images.")
-    if not files:
-        raise ValueError(f"no images found in {', '.join(paths)} (looked for {', '.join(IMAGE_EXTS)}).")
-    return files
-
-
-def _handle(kind: str, folder: str, dtype: str, plan: devices.DevicePlan) -> folders.ModelHandle:
-    folder = os.path.abspath(folder)
-    return folders.make_handle(kind, os.path.basename(folder), [os.path.dirname(folder)], dtype, plan)
-
-
-@contextlib.contextmanager
-def _as_flags(flags: dict[str, str]):
-    """Re-raise a ``ValueError`` from the functions the CLI calls with their quoted input names (``"seconds"``)
-    replaced by the CLI flags that set them (``--seconds``), so the message says what to type."""
-    try:
-        yield
-    except ValueError as err:
-        text = str(err)
-        for name, flag in flags.items():
-            text = text.replace(f'"{name}"', flag)
-        raise ValueError(text) from err
-
-
-def _short_default(default: float, seconds: float) -> float:
-    """``default``, or :data:`FRACTION` of ``seconds`` (to 10 ms, at least 10 ms) when that is shorter."""
-    return min(default, max(0.01, math.floor(seconds * FRACTION * 100) / 100))
-
-
-def _craft(waveform, rate: int, args: argparse.Namespace):
-    """Loop, fades and loudness, as the nodes do them, in that order. Returns ``(waveform, is_loop)``."""
-    with _as_flags(CRAFT_FLAGS):
-        return _craft_steps(waveform, rate, args)
-
-
-def _craft_steps(waveform, rate: int, args: argparse.Namespace):
-    loop = False
-    if args.loop is not None:
-        from .audio.loop import make_seamless_loop
-
-        overlap = _short_default(DEFAULT_LOOP, waveform.shape[-1] / rate) if args.loop == AUTO else args.loop
-        waveform, _ = make_seamless_loop(waveform, rate, overlap)
-        loop = True
-    if args.fade:
-        from .audio.fades import apply_fades
-
-        waveform = apply_fades(waveform, rate, args.fade[0], args.fade[1], args.fade_curve)
-        loop = loop and not any(args.fade)
-    if args.loudness is not None:
-        from .audio.loudness import normalize_loudness
-
-        waveform, info = normalize_loudness(waveform, rate, args.loudness, args.true_peak)
-        for clip in info:
-            print(f"loudness: {clip['input_lufs']:.1f} -> {clip['output_lufs']:.1f} LUFS, true peak "
-                  f"{clip['output_true_peak_dbtp']:.1f} dBTP")
-    return waveform, loop
-
-
 def _check_run_args(args: argparse.Namespace) -> bool:
     """Whether this is the plumbing demo (neither --blip nor --stable-audio); refuses half a model pair."""
     demo = not (args.blip or args.stable_audio)
@@ -210,40 +124,6 @@ def _build_demo(args: argparse.Namespace) -> tempfile.TemporaryDirectory:
     return tmp
 
 
-def _captions(images: list[str], args: argparse.Namespace, plan: devices.DevicePlan) -> list[str]:
-    """One caption per image: BLIP's, or ``--caption`` for every image."""
-    from .generate.caption import caption_images
-
-    if args.caption:
-        return [args.caption for _ in images]
-    blip = _handle(folders.BLIP, args.blip, args.dtype, plan)
-    captions = []
-    for path in images:
-        with devices.on_device(blip, plan) as (model, processor):
-            captions += caption_images(model, processor, load_image(path), prefix=args.caption_prefix,
-                                       max_new_tokens=args.max_tokens, num_beams=args.beams,
-                                       on_step=_progress("caption", args.quiet))
-    return captions
-
-
-def _sample(pipe, prompt: str, negative: str, seconds: float, craft: dict, args: argparse.Namespace):
-    """One clip (or ``--variations`` clips), or with ``--minutes`` a long soundscape: ``(waveform, rate)``."""
-    from .generate.extend import extend_soundscape
-    from .generate.soundscape import generate_soundscape, max_seconds_of
-
-    with _as_flags(SAMPLING_FLAGS):
-        if args.minutes:
-            overlap = args.overlap
-            if overlap is None:  # segments are the model's longest clip
-                overlap = _short_default(DEFAULT_OVERLAP, max_seconds_of(pipe))
-            return extend_soundscape(pipe, prompt, negative_prompt=negative, minutes=args.minutes, **craft,
-                                     overlap_seconds=overlap, steps=args.steps, cfg=args.cfg,
-                                     seed=args.seed, on_step=_progress("sampling", args.quiet))
-        return generate_soundscape(pipe, prompt, negative_prompt=negative, seconds=seconds, **craft,
-                                   steps=args.steps, cfg=args.cfg, seed=args.seed, variations=args.variations,
-                                   on_step=_progress("sampling", args.quiet))
-
-
 def _save(waveform, rate: int, loop: bool, args: argparse.Namespace) -> None:
     """Each clip as a WAV (and a spectrogram PNG beside it), printing where."""
     from .audio.spectrogram import save_spectrogram_png
@@ -259,24 +139,24 @@ def _save(waveform, rate: int, loop: bool, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The whole chain for each image: caption, prompt, sampling, sound craft, WAV (+ spectrogram)."""
-    from .generate.soundscape import NODE, max_seconds_of
+    from .generate.soundscape import NODE
 
     loading.quiet_libraries()
     demo = _check_run_args(args)
-    images = _image_files(args.images or [DEMO_IMAGE])
+    images = image_files(args.images or [DEMO_IMAGE])
     plan = devices.standalone_plan()
     tmp = _build_demo(args) if demo else None
     try:
-        sa = _handle(folders.STABLE_AUDIO, args.stable_audio, args.dtype, plan)
-        captions = _captions(images, args, plan)
+        sa = model_handle(folders.STABLE_AUDIO, args.stable_audio, args.dtype, plan)
+        texts = captions(images, args, plan)
         with devices.stable_audio_session(sa, plan, args.memory, node=NODE, advice=OOM_ADVICE) as (pipe, stage):
-            craft = {"stage": stage, "decode_chunk_frames": devices.decode_chunk_frames(plan, args.memory, pipe)}
-            seconds = args.seconds if args.seconds is not None else min(10.0, int(max_seconds_of(pipe) * 100) / 100)
-            for path, caption in zip(images, captions):
+            options = {"stage": stage, "decode_chunk_frames": devices.decode_chunk_frames(plan, args.memory, pipe)}
+            seconds = default_seconds(pipe, args.seconds)
+            for path, caption in zip(images, texts):
                 prompt, negative = build_prompt(caption, args.preset, args.extra)
                 print(f"image:    {path}\ncaption:  {caption}\nprompt:   {prompt}\nnegative: {negative}")
-                waveform, rate = _sample(pipe, prompt, negative, seconds, craft, args)
-                waveform, loop = _craft(waveform, rate, args)
+                waveform, rate = sample(pipe, prompt, negative, seconds, options, args)
+                waveform, loop = craft(waveform, rate, args)
                 _save(waveform, rate, loop, args)
     finally:
         if tmp is not None:
@@ -359,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["convert-sa3"]:
         return convert_sa3_command(argv[1:])
+    if argv[:1] == ["batch"]:
+        from .batch import batch_command
+
+        return batch_command(argv[1:], _parser())
     parser = _parser()
     args = parser.parse_args(argv)
     if args.check:
