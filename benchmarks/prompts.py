@@ -14,6 +14,8 @@ Words match whole, plural-insensitive ("car" matches "cars passing by").
     python benchmarks/prompts.py            # table per preset, writes benchmarks/results_prompts.json
     python benchmarks/prompts.py --show 20  # also print the first 20 failing cases of each kind (default preset)
     python benchmarks/prompts.py --out -    # no file
+    python benchmarks/prompts.py --cases tests/data/prompt_cases_heldout.jsonl --label heldout-after
+    AMBIENT_TEXT_DIR=/old/checkout/nodes/text python benchmarks/prompts.py --label before   # measure another builder
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEXT = os.path.join(ROOT, "nodes", "text")
+TEXT = os.environ.get("AMBIENT_TEXT_DIR") or os.path.join(ROOT, "nodes", "text")  # another checkout's, to compare
 CASES = os.path.join(ROOT, "tests", "data", "prompt_cases.jsonl")
 RESULTS = os.path.join(ROOT, "benchmarks", "results_prompts.json")
 FILLER = {"ambience", "of", "a", "an", "the"}
@@ -94,10 +96,10 @@ def digest(outputs: dict) -> str:
     return hashlib.sha256(json.dumps(outputs, sort_keys=True).encode()).hexdigest()
 
 
-def fresh_digest(seed: str) -> str:
-    env = dict(os.environ, PYTHONHASHSEED=seed)
-    res = subprocess.run([sys.executable, os.path.abspath(__file__), "--digest"], env=env, capture_output=True,
-                         text=True, check=True)
+def fresh_digest(seed: str, cases: str) -> str:
+    env = dict(os.environ, PYTHONHASHSEED=seed, AMBIENT_TEXT_DIR=TEXT)
+    res = subprocess.run([sys.executable, os.path.abspath(__file__), "--digest", "--cases", cases], env=env,
+                         capture_output=True, text=True, check=True)
     return res.stdout.strip()
 
 
@@ -133,15 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", type=int, default=0, help="print up to N misses and N contradictions (default preset)")
     ap.add_argument("--out", default=RESULTS, help="results JSON path ('-' for none)")
     ap.add_argument("--label", default="", help="key of this run in the JSON (default latest); other keys are kept")
+    ap.add_argument("--cases", default=CASES, help="the case file (JSON lines: caption, expect, forbid)")
     ap.add_argument("--digest", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     mod = load_prompt_module()
-    cases = load_cases()
+    cases = load_cases(args.cases)
     outputs = run_all(mod, cases)
     if args.digest:
         print(digest(outputs))
         return 0
-    same = digest(outputs) == digest(run_all(mod, cases)) == fresh_digest("12345")
+    same = digest(outputs) == digest(run_all(mod, cases)) == fresh_digest("12345", args.cases)
     table = summarise(mod, cases, outputs, args.show)
     print(f"{len(cases)} captions x {len(table)} presets   deterministic: {same}")
     print(f"{'preset':26s} {'on-scene':>9s} {'contradict':>11s} {'in limit':>9s}")
