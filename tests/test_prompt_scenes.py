@@ -30,14 +30,14 @@ def heard(caption: str) -> str:
 
 @pytest.mark.parametrize("caption, wanted, unwanted", [
     ("a snowy cabin in the mountains at night", r"wind|snow", r"cricket|insect|cicada"),
-    ("a crowded night market with food stalls", r"vendors|sizzling|chatter", r"cricket|owl"),
-    ("an empty parking garage at night", r"concrete|engine", r"cricket|owl"),
-    ("a spaceship cockpit with a view of the stars", r"hum|beeps", r"cricket|owl|bird|wind"),
+    ("a crowded night market with food stalls", r"vendors|sizzling|chatter", r"cricket|\bowl"),
+    ("an empty parking garage at night", r"concrete|engine", r"cricket|\bowl"),
+    ("a spaceship cockpit with a view of the stars", r"hum|beeps", r"cricket|\bowl|bird|wind"),
     ("a bowling alley with people bowling", r"pins|bowling balls", r"pavement|car horns|cars passing"),
     ("there is a server room with racks of computers", r"fans|hum", r"clock|household|keyboard"),
     ("a painting of a stormy sea with a ship", r"waves|thunder|surf", r"gentle wash|at the dock"),
     ("a tennis match in a stadium", r"ball|applause", r"whistle"),
-    ("a train station at night", r"train|announcements", r"cricket|owl"),
+    ("a train station at night", r"train|announcements", r"cricket|\bowl"),
     ("a frozen lake with people ice skating", r"skates|ice", r"cricket|frog|lapping"),
 ])
 def test_issue_scenes_get_their_sources_and_no_contradiction(caption, wanted, unwanted):
@@ -148,3 +148,18 @@ def test_builtin_table_is_valid_and_documented():
     assert len(table.families) > len(prompt.FAMILIES) + 50
     data = json.loads(pathlib.Path(scenetable.BUILTIN_PATH).read_text())
     assert "about" in data and all(f["why"] for f in data["exclusions"].values())
+
+
+def test_save_wav_keeps_the_explanation_in_the_metadata(tmp_path, monkeypatch):
+    import torch
+
+    comfy_glue = pack_module("comfy.glue")
+    wav = pack_module("audio.wav")
+    monkeypatch.setattr(comfy_glue, "output_directory", lambda: str(tmp_path))
+    _, _, why = run_node("AmbientPromptBuilder", caption="a snowy cabin at night", preset="natural field recording",
+                         extra="")
+    audio = {"waveform": torch.zeros(1, 2, 2000), "sample_rate": 44100, "ambient_meta": {"seed": 3}}
+    saved = run_node("AmbientSaveWav", audio=audio, filename_prefix="ambient/x", bit_depth="16", explanation=why)
+    f = saved["ui"]["audio"][0]
+    back = wav.read_metadata(str(tmp_path / f["subfolder"] / f["filename"]))
+    assert back["ambient"] == {"seed": 3, "explanation": why} and "no insects in snow" in why
