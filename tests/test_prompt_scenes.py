@@ -131,8 +131,10 @@ def test_bad_json_names_the_line(tmp_path):
     path.write_text('{\n  "places": {\n    "x": {"triggers": ["x"],}\n  }\n}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"broken\.json, line 3"):
         prompt.load_scene_table([str(path)])
-    with pytest.raises(ValueError, match="does not exist"):
-        prompt.load_scene_table([str(tmp_path / "missing.json")])
+    for missing in (tmp_path / "missing.json", tmp_path / "no_such_folder"):
+        with pytest.raises(ValueError, match="does not exist"):
+            prompt.load_scene_table([str(missing)])
+    assert prompt.load_scene_table(optional=[str(tmp_path / "no_such_folder")]).files == (scenetable.BUILTIN_PATH,)
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="TOML needs tomllib (Python 3.11+)")

@@ -42,7 +42,7 @@ class AmbientPromptBuilder:
         from ..text.prompt import build_prompt_explained
         from ..text.scenetable import load_scene_table
 
-        table = load_scene_table([*comfy_glue.scene_table_dirs(), scenes_path])
+        table = load_scene_table([scenes_path], optional=comfy_glue.scene_table_dirs())
         prompt, negative, explanation = build_prompt_explained(caption, preset, extra, table)
         log.info("ambient prompt: %s | negative: %s", prompt, negative)
         return (prompt, negative, explanation)
@@ -76,7 +76,7 @@ class AmbientLayeredPromptBuilder:
         from ..text.prompt import build_layered_prompts, source_prompts
         from ..text.scenetable import load_scene_table
 
-        table = load_scene_table(comfy_glue.scene_table_dirs())
+        table = load_scene_table(optional=comfy_glue.scene_table_dirs())
         layered = build_layered_prompts(caption, preset, extra, max_sources=sources, table=table)
         picked = source_prompts(layered, slots=3)
         log.info("layered prompts: bed=%r sources=%r", layered.bed, layered.sources)

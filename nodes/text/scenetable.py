@@ -247,11 +247,11 @@ def _assemble(acc: dict, files: tuple) -> SceneTable:
                       frozenset(k.split()[0] for k in cue_index))
 
 
-def user_files(paths: tuple[str, ...] | list[str]) -> list[str]:
-    """The scene files a list of paths names: a file itself, or a folder's ``*.json`` and ``*.toml`` (sorted).
-    Missing folders are skipped; a missing file is an error."""
+def user_files(paths: tuple[str, ...] | list[str], optional: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The scene files that ``optional`` folders (skipped when missing) and then ``paths`` (files or folders that
+    must exist; empty strings are skipped) name: a file itself, or a folder's ``*.json`` and ``*.toml`` (sorted)."""
     found: list[str] = []
-    for p in paths:
+    for p, must in [*((q, False) for q in optional), *((q, True) for q in paths)]:
         p = os.path.expanduser(p.strip()) if isinstance(p, str) else ""
         if not p:
             continue
@@ -259,8 +259,8 @@ def user_files(paths: tuple[str, ...] | list[str]) -> list[str]:
             found += sorted(os.path.join(p, n) for n in os.listdir(p) if n.endswith((".json", ".toml")))
         elif os.path.isfile(p):
             found.append(p)
-        elif p.endswith((".json", ".toml")):
-            raise ValueError(f'Build Ambient Prompt: "scenes_path" names {p}, which does not exist. Give an '
+        elif must:
+            raise ValueError(f'Build Ambient Prompt: "scenes_path" is {p!r}, which does not exist. Give an '
                              "existing .json/.toml file or a folder of them, or leave it empty.")
     return found
 
@@ -274,13 +274,14 @@ def _load(files: tuple, stamps: tuple) -> SceneTable:
     return _assemble(acc, files)
 
 
-def load_scene_table(paths: tuple[str, ...] | list[str] = ()) -> SceneTable:
-    """The built-in scene table merged with the user files that ``paths`` name (files or folders), cached until
-    a file changes.
+def load_scene_table(paths: tuple[str, ...] | list[str] = (), optional: tuple[str, ...] | list[str] = ()) -> SceneTable:
+    """The built-in scene table merged with the user files that ``optional`` folders (e.g. ComfyUI's
+    user/default/ambient_scenes, skipped when missing) and then ``paths`` (files or folders) hold; later files
+    win. Cached until a file changes.
 
     Raises:
-        ValueError: naming the file, line and entry of a bad entry, or a named file that does not exist.
+        ValueError: naming the file, line and entry of a bad entry, or a path in ``paths`` that does not exist.
     """
-    files = (BUILTIN_PATH, *user_files(list(paths)))
+    files = (BUILTIN_PATH, *user_files(list(paths), list(optional)))
     stamps = tuple((os.path.getmtime(f), os.path.getsize(f)) for f in files)
     return _load(files, stamps)
