@@ -13,12 +13,13 @@ API = {
     "AmbientBlipLoader": ("Load BLIP Caption Model", ["model", "dtype"], ["BLIP_MODEL"]),
     "AmbientBlipCaption": ("Caption Image (BLIP)", ["image", "blip_model", "prefix", "max_tokens", "beams"],
                            ["STRING"]),
-    "AmbientPromptBuilder": ("Build Ambient Prompt", ["caption", "preset", "extra"], ["STRING", "STRING"]),
+    "AmbientPromptBuilder": ("Build Ambient Prompt", ["caption", "preset", "extra", "scenes_path"],
+                             ["STRING", "STRING", "STRING"]),  # scenes_path, explanation: 0.4.0
     "AmbientStableAudioLoader": ("Load Stable Audio Model", ["model", "dtype"], ["STABLE_AUDIO_MODEL"]),
     "AmbientStableAudioSampler": ("Stable Audio Sampler", ["model", "prompt", "negative_prompt", "seconds", "steps",
                                                            "cfg", "seed", "variations", "memory", "compile"], ["AUDIO"]),
-    "AmbientSaveWav": ("Save WAV", ["audio", "filename_prefix", "bit_depth", "loop_points", "metadata", "audioUI"],
-                       []),  # metadata: 0.3.0
+    "AmbientSaveWav": ("Save WAV", ["audio", "filename_prefix", "bit_depth", "loop_points", "metadata", "audioUI",
+                                    "explanation"], []),  # metadata: 0.3.0; explanation: 0.4.0
     # sound craft (0.2.0)
     "AmbientSeamlessLoop": ("Make Seamless Loop", ["audio", "overlap_seconds", "search_seconds", "method", "model",
                                                    "prompt", "seed", "joint_seconds"], ["AUDIO"]),  # method...joint_seconds: 0.3.0

@@ -185,7 +185,7 @@ def _prompt(caption, extra=""):
 
 
 def _clean_prompt(ctx, out):
-    prompt, negative = out
+    prompt, negative = out[:2]  # the third output (0.4.0) is the explanation
     prompt_mod = pack_module("text.prompt")
     for text in (prompt, negative):
         assert text and text == text.strip()

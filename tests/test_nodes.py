@@ -49,7 +49,7 @@ def test_full_chain_image_to_wav(loaded, output_dir):
     blip, sa = loaded
     (captions,) = run_node("AmbientBlipCaption", image=_images(), blip_model=blip, prefix="", max_tokens=12, beams=1)
     assert isinstance(captions, list) and len(captions) == 1 and isinstance(captions[0], str)
-    prompt, negative = run_node("AmbientPromptBuilder", caption=captions[0], preset="natural field recording", extra="")
+    prompt, negative, _ = run_node("AmbientPromptBuilder", caption=captions[0], preset="natural field recording", extra="")
     assert prompt and negative
     audio = _sample(sa, prompt, negative_prompt=negative)
     assert audio["sample_rate"] == 44100
@@ -70,7 +70,7 @@ def test_batch_of_images_gives_a_caption_each_and_a_wav_each(loaded, output_dir)
     assert len(captions) == 3 and all(c.startswith("a photography of") for c in captions)
     files = []
     for caption in captions:  # ComfyUI maps the downstream nodes over the caption list
-        prompt, negative = run_node("AmbientPromptBuilder", caption=caption, preset="calm meditation bed", extra="")
+        prompt, negative, _ = run_node("AmbientPromptBuilder", caption=caption, preset="calm meditation bed", extra="")
         audio = _sample(sa, prompt, negative_prompt=negative, seconds=0.5)
         files += run_node("AmbientSaveWav", audio=audio, filename_prefix="batch/clip", bit_depth="24")["ui"]["audio"]
     assert [f["filename"] for f in files] == ["clip_00001_.wav", "clip_00002_.wav", "clip_00003_.wav"]

@@ -39,7 +39,7 @@ def whole_chain(blip_name: str, sa_name: str) -> dict:
     image = torch.rand(1, 24, 32, 3, generator=torch.Generator().manual_seed(0))
     (captions,) = run_node("AmbientBlipCaption", image=image, blip_model=blip, prefix="a photography of", max_tokens=6,
                       beams=2)
-    prompt, negative = run_node("AmbientPromptBuilder", caption=captions[0], preset="natural field recording", extra="")
+    prompt, negative, _ = run_node("AmbientPromptBuilder", caption=captions[0], preset="natural field recording", extra="")
     (audio,) = run_node("AmbientStableAudioSampler", model=sa, prompt=prompt, negative_prompt=negative, seconds=0.5,
                    steps=2, cfg=7.0, seed=1, variations=1)
     return run_node("AmbientSaveWav", audio=audio, filename_prefix="offline/chain", bit_depth="16")

@@ -147,3 +147,13 @@ def input_directory() -> str:
     import folder_paths
 
     return folder_paths.get_input_directory()
+
+
+def scene_table_dirs() -> list[str]:
+    """Folders of the user's own scene tables for Build Ambient Prompt: ``<ComfyUI user dir>/default/ambient_scenes``
+    (files there are merged over the built-in nodes/text/scenes.json); none when ComfyUI is absent."""
+    try:
+        import folder_paths
+    except ImportError:
+        return []
+    return [os.path.join(folder_paths.get_user_directory(), "default", "ambient_scenes")]

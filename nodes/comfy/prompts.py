@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from . import glue as comfy_glue
 from .inputs import CATEGORY, caption_input, preset_input
 
 log = logging.getLogger(__name__)
@@ -12,11 +13,14 @@ class AmbientPromptBuilder:
     CATEGORY = CATEGORY
     DESCRIPTION = ("Turn a caption of what is seen into a Stable Audio prompt of what is heard (sound sources, "
                    "textures, a style preset) and a negative prompt that keeps the ambience clean.")
-    RETURN_TYPES = ("STRING", "STRING")
-    RETURN_NAMES = ("prompt", "negative_prompt")
+    RETURN_TYPES = ("STRING", "STRING", "STRING")
+    RETURN_NAMES = ("prompt", "negative_prompt", "explanation")
     OUTPUT_TOOLTIPS = ("What to hear; connect to the sampler's prompt.",
                        "What to avoid (music, speech, distortion... unless the scene wants them); connect to the "
-                       "sampler's negative_prompt.")
+                       "sampler's negative_prompt.",
+                       "How the caption was read: setting, place, time, season, weather, each sound and why, what "
+                       "was left out. Connect to Preview Any to read it, or to Save WAV's explanation to keep it "
+                       "in the file.")
     FUNCTION = "execute"
 
     @classmethod
@@ -27,14 +31,21 @@ class AmbientPromptBuilder:
                                    "cinematic atmosphere, game background loop or cozy interior."),
             "extra": ("STRING", {"default": "", "multiline": True, "tooltip": "Optional sounds or words to add, "
                                  "e.g. 'light rain, distant thunder'. Mentioning music allows music."}),
+        }, "optional": {
+            "scenes_path": ("STRING", {"default": "", "tooltip": "Optional: a .json (or .toml) scene table, or a "
+                                       "folder of them, merged over the built-in places and rules (after the ones "
+                                       "in ComfyUI/user/default/ambient_scenes/). Format: nodes/text/scenes.json. "
+                                       "Empty: built-in and user folder only."}),
         }}
 
-    def execute(self, caption, preset, extra):
-        from ..text.prompt import build_prompt
+    def execute(self, caption, preset, extra, scenes_path=""):
+        from ..text.prompt import build_prompt_explained
+        from ..text.scenetable import load_scene_table
 
-        prompt, negative = build_prompt(caption, preset, extra)
+        table = load_scene_table([scenes_path], optional=comfy_glue.scene_table_dirs())
+        prompt, negative, explanation = build_prompt_explained(caption, preset, extra, table)
         log.info("ambient prompt: %s | negative: %s", prompt, negative)
-        return (prompt, negative)
+        return (prompt, negative, explanation)
 
 
 class AmbientLayeredPromptBuilder:
@@ -63,8 +74,10 @@ class AmbientLayeredPromptBuilder:
 
     def execute(self, caption, preset, extra, sources):
         from ..text.prompt import build_layered_prompts, source_prompts
+        from ..text.scenetable import load_scene_table
 
-        layered = build_layered_prompts(caption, preset, extra, max_sources=sources)
+        table = load_scene_table(optional=comfy_glue.scene_table_dirs())
+        layered = build_layered_prompts(caption, preset, extra, max_sources=sources, table=table)
         picked = source_prompts(layered, slots=3)
         log.info("layered prompts: bed=%r sources=%r", layered.bed, layered.sources)
         return (layered.bed, picked[0], picked[1], picked[2], layered.negative)

@@ -6,6 +6,13 @@ from . import glue as comfy_glue
 from .inputs import CATEGORY, audio_input
 
 
+def _with_explanation(ambient: dict | None, explanation: str | None) -> dict | None:
+    """The audio's generation summary plus Build Ambient Prompt's explanation, when one is connected."""
+    if not isinstance(explanation, str) or not explanation.strip():
+        return ambient
+    return {**(ambient if isinstance(ambient, dict) else {}), "explanation": explanation.strip()}
+
+
 class AmbientSaveWav:
     CATEGORY = CATEGORY
     DESCRIPTION = ("Save audio as WAV files in ComfyUI's output folder (never overwriting) and play it on the node. "
@@ -37,16 +44,19 @@ class AmbientSaveWav:
                                      "turns it off too."}),
         }, "optional": {
             "audioUI": ("AUDIO_UI", {"tooltip": "Player for the saved audio (shown after a run)."}),
+            "explanation": ("STRING", {"forceInput": True, "tooltip": "Optional: Build Ambient Prompt's explanation "
+                                       "(how the caption was read), kept in the file's metadata when metadata is "
+                                       "on."}),
         }, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
 
     def execute(self, audio, filename_prefix, bit_depth, loop_points="auto", metadata=True, audioUI=None,
-                prompt=None, extra_pnginfo=None):
+                explanation=None, prompt=None, extra_pnginfo=None):
         from ..audio.wav import NODE, generation_metadata, save_wav
 
         waveform, rate = check_audio(audio, NODE)
         loop = loop_points == "always" or (loop_points == "auto" and bool(audio.get(LOOP_KEY)))
         meta = None
         if metadata and not comfy_glue.metadata_disabled():
-            meta = generation_metadata(prompt, extra_pnginfo, audio.get(META_KEY))
+            meta = generation_metadata(prompt, extra_pnginfo, _with_explanation(audio.get(META_KEY), explanation))
         saved = save_wav(waveform, rate, comfy_glue.output_directory(), filename_prefix, bit_depth, loop, meta)
         return {"ui": {"audio": [{"filename": s.filename, "subfolder": s.subfolder, "type": "output"} for s in saved]}}

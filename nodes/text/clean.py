@@ -23,7 +23,7 @@ _LEADIN_RE = re.compile(
 )
 _FRAME_RE = re.compile(
     r"\b(?:(?:a|an|the)\s+)?"
-    r"(?:(?:blurry|blurred|close\s+up|closeup|old|vintage|black\s+and\s+white|aerial|wide|wide\s+angle|"
+    r"(?:(?:blurry|blurred|close\s+up|closeup|old|vintage|black\s+and\s+white|aerial|underwater|wide|wide\s+angle|"
     r"panoramic|beautiful|nice|great|stock|digital|high\s+quality|hd|\d+k|long\s+exposure|cropped)\s+)*"
     r"(?:picture|photo|photograph|photography|image|painting|drawing|illustration|view|sketch|rendering|"
     r"render|shot|screenshot|close\s+up|closeup|scene|postcard|poster|artwork|wallpaper|snapshot)s?"

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .clean import clean_caption_report, norm_tokens
-from .scene import DAYTIME_RE, families_in_order, match_triggers
-from .tables import EVENT_LABELS, EXTRA_BEDS, FAMILIES, GENERIC_BED, GENERIC_EVENTS, LABEL_NOUN_ALIASES, Family
+from .scene import families_in_order, match_triggers
+from .scenetable import SceneTable
+from .tables import EVENT_LABELS, EXTRA_BEDS, GENERIC_BED, GENERIC_EVENTS, LABEL_NOUN_ALIASES, Family
 
 MAX_LAYER_SOURCES = 3  # most separate source prompts a layered soundscape gets
 MAX_BED_TEXTURES = 3  # most family textures in the bed prompt
@@ -21,7 +22,7 @@ def family_layers(family: Family) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Split a family's sounds into continuous bed textures and intermittent events.
 
     Args:
-        family: One of ``FAMILIES``.
+        family: One of the scene table's families.
 
     Returns:
         ``(beds, events)``: ``beds`` is never empty (sources not in ``EVENT_LABELS``, then
@@ -56,19 +57,14 @@ def _round_robin(groups: list[tuple[str, ...]], limit: int, accept: Callable[[st
     return out
 
 
-def _fits_scene(family_ids: list[int]) -> Callable[[str], bool]:
-    """Whether a sound fits the scene: daytime sounds (birds, roosters) do not fit a night scene."""
-    night = any(FAMILIES[fi].name == "night" for fi in family_ids)
-    return lambda s: not (night and DAYTIME_RE.search(s))
-
-
-def pick_textures(family_ids: list[int]) -> list[str]:
-    """Up to ``MAX_BED_TEXTURES`` bed textures, round-robin over the families in caption order."""
-    fits = _fits_scene(family_ids)
+def pick_textures(family_ids: list[int], table: SceneTable, fits: Callable[[str], bool]) -> list[str]:
+    """Up to ``MAX_BED_TEXTURES`` bed textures that ``fits`` accepts, round-robin over the families in caption
+    order."""
+    fams = table.families
     # an all-event family's generic fallback bed is used only when no matched family has a bed of its own
-    bed_groups = [_own_beds(FAMILIES[fi]) for fi in family_ids]
+    bed_groups = [_own_beds(fams[fi]) for fi in family_ids]
     if not any(bed_groups):
-        bed_groups = [family_layers(FAMILIES[fi])[0] for fi in family_ids] or [GENERIC_BED]
+        bed_groups = [family_layers(fams[fi])[0] for fi in family_ids] or [GENERIC_BED]
     seen_beds: set[str] = set()
 
     def new_bed(s: str) -> bool:
@@ -77,22 +73,25 @@ def pick_textures(family_ids: list[int]) -> list[str]:
         seen_beds.add(s)
         return True
 
-    return _round_robin(bed_groups, MAX_BED_TEXTURES, new_bed)
+    return _round_robin(bed_groups, MAX_BED_TEXTURES, new_bed) or list(GENERIC_BED[:2])
 
 
-def extra_families(extra: str, family_ids: list[int]) -> list[int]:
+def extra_families(extra: str, family_ids: list[int], table: SceneTable) -> list[int]:
     """Families the (cleaned) extra text names that the caption did not, in the order named."""
-    return [fi for fi in families_in_order(match_triggers(clean_caption_report(extra)[0])) if fi not in family_ids]
+    hits = match_triggers(clean_caption_report(extra)[0], table)
+    return [fi for fi in families_in_order(hits, table) if fi not in family_ids]
 
 
-def pick_events(family_ids: list[int], extra: str, extra_fids: list[int]) -> list[str]:
-    """Up to ``MAX_LAYER_SOURCES`` source events, one per main noun, round-robin over the caption's families in
-    order, then (as one more family) the events of ``extra_fids`` that the extra text names outright."""
-    fits = _fits_scene(family_ids)
-    event_groups = [family_layers(FAMILIES[fi])[1] for fi in family_ids]
+def pick_events(family_ids: list[int], extra: str, extra_fids: list[int], table: SceneTable,
+                fits: Callable[[str], bool]) -> list[str]:
+    """Up to ``MAX_LAYER_SOURCES`` source events that ``fits`` accepts, one per main noun, round-robin over the
+    caption's families in order, then (as one more family) the events of ``extra_fids`` that the extra text
+    names outright."""
+    fams = table.families
+    event_groups = [family_layers(fams[fi])[1] for fi in family_ids]
     extra_tokens = set(norm_tokens(extra))
     for fi in extra_fids:
-        named = tuple(e for e in family_layers(FAMILIES[fi])[1] if extra_tokens & set(norm_tokens(e)))
+        named = tuple(e for e in family_layers(fams[fi])[1] if extra_tokens & set(norm_tokens(e)))
         if named:
             event_groups.append(named)
     if not family_ids and not any(event_groups):

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from .clean import clean_caption, clean_caption_report, clean_extra, contains_phrase, norm_tokens
 from .layered import MAX_LAYER_SOURCES, extra_families, family_layers, pick_events, pick_textures
-from .scene import MAX_SOURCES, families_in_order, match_triggers, pick_sources, scene_phrase
+from .reading import exclusion_of, explain_reading, read_scene, source_groups
+from .scene import MAX_SOURCES, pick_sources, scene_phrase
+from .scenetable import SceneTable, load_scene_table
 from .shorten import estimate_tokens, shorten_to_limit
 from .tables import (
     BASE_NEGATIVE,
@@ -56,6 +58,8 @@ __all__ = [
     "Preset",
     "build_layered_prompts",
     "build_prompt",
+    "build_prompt_explained",
+    "load_scene_table",
     "clean_caption",
     "estimate_tokens",
     "explain_layered",
@@ -83,9 +87,9 @@ _VOICE_RE = re.compile(
 )
 
 
-def _negative(prompt: str, preset: Preset, family_ids: list[int], caption: str, extra: str) -> str:
+def _negative(prompt: str, preset: Preset, voiced: bool, caption: str, extra: str) -> str:
     wanted = f"{caption} {extra.lower()}"
-    voices = any(FAMILIES[fi].voices for fi in family_ids) or bool(_VOICE_RE.search(wanted))
+    voices = voiced or bool(_VOICE_RE.search(wanted))
     music = bool(_MUSIC_RE.search(wanted))
     singing = bool(_SINGING_RE.search(wanted))
     remove: set[str] = set()
@@ -121,17 +125,33 @@ def _get_preset(preset: str) -> Preset:
     )
 
 
-def _analyse(caption: str, preset: str, extra: str) -> dict:
+def _pick(reading, table: SceneTable) -> tuple[list[str], list[tuple[str, str]]]:
+    """The reading's sources, and the ones its exclusions left out (with why)."""
+    why = exclusion_of(reading, table)
+    excluded: list[tuple[str, str]] = []
+
+    def keep(s: str) -> bool:
+        w = why(s)
+        if w and (s, w) not in excluded:
+            excluded.append((s, w))
+        return not w
+
+    groups = source_groups(reading, table)
+    return (pick_sources(groups, keep) if groups else []) or list(GENERIC_SOURCES), excluded
+
+
+def _analyse(caption: str, preset: str, extra: str, table: SceneTable | None = None) -> dict:
     p = _get_preset(preset)
+    table = table or load_scene_table()
     cleaned, dropped = clean_caption_report(caption)
-    hits = match_triggers(cleaned)
-    family_ids = families_in_order(hits)
+    reading = read_scene(caption if isinstance(caption, str) else "", cleaned, table)
+    family_ids = list(reading.family_ids)
     used = set(family_ids)
     scene_words: list[str] = []
-    for _, fi, word in hits:
+    for _, fi, word in reading.hits:
         if fi in used and word not in scene_words:
             scene_words.append(word)
-    sources = pick_sources(family_ids)
+    sources, excluded = _pick(reading, table)
     scene = scene_phrase(cleaned)
     extra_text = clean_extra(extra)
     segments: list[str] = []
@@ -140,6 +160,10 @@ def _analyse(caption: str, preset: str, extra: str) -> dict:
             segments.append(seg)
     return {
         "preset": p,
+        "table": table,
+        "reading": reading,
+        "excluded": excluded,
+        "voiced": any(table.families[fi].voices for fi in family_ids),
         "cleaned": cleaned,
         "dropped": dropped,
         "family_ids": family_ids,
@@ -160,13 +184,15 @@ def _fit(text: str) -> str:
     return shorten_to_limit(text, PROMPT_TOKEN_LIMIT)
 
 
-def build_prompt(caption: str, preset: str = DEFAULT_PRESET, extra: str = "") -> tuple[str, str]:
+def build_prompt(caption: str, preset: str = DEFAULT_PRESET, extra: str = "",
+                 table: SceneTable | None = None) -> tuple[str, str]:
     """Build a Stable Audio Open prompt and negative prompt from an image caption.
 
     Args:
         caption: Image caption (what is seen); empty gives a generic ambience.
         preset: One of ``PRESET_NAMES``.
         extra: Optional user detail text, inserted before the preset qualifiers.
+        table: A scene table from :func:`load_scene_table` (with user files); ``None`` for the built-in one.
 
     Returns:
         ``(prompt, negative_prompt)``, each within ``MAX_PROMPT_WORDS`` words and
@@ -175,14 +201,23 @@ def build_prompt(caption: str, preset: str = DEFAULT_PRESET, extra: str = "") ->
     Raises:
         ValueError: If ``preset`` is not a known preset name.
     """
-    info = _analyse(caption, preset, extra)
+    return build_prompt_explained(caption, preset, extra, table)[:2]
+
+
+def build_prompt_explained(caption: str, preset: str = DEFAULT_PRESET, extra: str = "",
+                           table: SceneTable | None = None) -> tuple[str, str, str]:
+    """:func:`build_prompt` plus a short plain-text explanation of how the caption was read: setting, place,
+    time, season, weather, each source and where it came from, and what was left out and why."""
+    info = _analyse(caption, preset, extra, table)
     prompt = _fit(info["full_prompt"])
-    negative = _fit(_negative(prompt, info["preset"], info["family_ids"], info["cleaned"], info["extra"]))
-    log.debug("ambient prompt: families=%s prompt=%r", [FAMILIES[fi].name for fi in info["family_ids"]], prompt)
-    return prompt, negative
+    negative = _fit(_negative(prompt, info["preset"], info["voiced"], info["cleaned"], info["extra"]))
+    explanation = explain_reading(info["reading"], info["table"], info["sources"], info["excluded"])
+    log.debug("ambient prompt: %s | prompt=%r", explanation.replace("\n", " | "), prompt)
+    return prompt, negative, explanation
 
 
-def explain_prompt(caption: str, preset: str = DEFAULT_PRESET, extra: str = "") -> dict:
+def explain_prompt(caption: str, preset: str = DEFAULT_PRESET, extra: str = "",
+                   table: SceneTable | None = None) -> dict:
     """Report what the prompt builder matched, for logging and the CLI.
 
     Args:
@@ -195,10 +230,11 @@ def explain_prompt(caption: str, preset: str = DEFAULT_PRESET, extra: str = "") 
         caption words, family names in caption order, chosen sound sources, words
         removed from the caption, and the preset name.
     """
-    info = _analyse(caption, preset, extra)
+    info = _analyse(caption, preset, extra, table)
+    fams = info["table"].families
     return {
         "scene_words": list(info["scene_words"]),
-        "families": [FAMILIES[fi].name for fi in info["family_ids"]],
+        "families": [fams[fi].name for fi in info["family_ids"]],
         "sources": list(info["sources"]),
         "dropped": list(info["dropped"]),
         "preset": info["preset"].name,
@@ -249,16 +285,23 @@ def _check_max_sources(max_sources: object) -> int:
     return max_sources
 
 
-def _analyse_layers(caption: str, preset: str, extra: str) -> dict:
-    info = _analyse(caption, preset, extra)
-    extra_fids = extra_families(info["extra"], info["family_ids"])
-    textures = pick_textures(info["family_ids"])
-    events = pick_events(info["family_ids"], info["extra"], extra_fids)
+def _analyse_layers(caption: str, preset: str, extra: str, table: SceneTable | None = None) -> dict:
+    info = _analyse(caption, preset, extra, table)
+    table = info["table"]
+    why = exclusion_of(info["reading"], table)
+
+    def fits(s: str) -> bool:
+        return not why(s)
+
+    extra_fids = extra_families(info["extra"], info["family_ids"], table)
+    textures = pick_textures(info["family_ids"], table, fits)
+    events = pick_events(info["family_ids"], info["extra"], extra_fids, table, fits)
     return {**info, "textures": textures, "events": events, "extra_family_ids": extra_fids}
 
 
 def build_layered_prompts(
-    caption: str, preset: str = DEFAULT_PRESET, extra: str = "", max_sources: int = MAX_LAYER_SOURCES
+    caption: str, preset: str = DEFAULT_PRESET, extra: str = "", max_sources: int = MAX_LAYER_SOURCES,
+    table: SceneTable | None = None,
 ) -> LayeredPrompts:
     """Build prompts for a layered soundscape from one image caption.
 
@@ -284,14 +327,14 @@ def build_layered_prompts(
         ValueError: If ``preset`` is unknown or ``max_sources`` is not a whole number from 0 to 3.
     """
     n = _check_max_sources(max_sources)
-    info = _analyse_layers(caption, preset, extra)
+    info = _analyse_layers(caption, preset, extra, table)
     p: Preset = info["preset"]
     scene = scene_phrase(info["cleaned"])
     bed = _fit(_join_new([*info["textures"], scene, BED_STEADY, info["extra"], *p.qualifiers]))
     style = SOURCE_STYLE.get(p.name, SOURCE_STYLE[DEFAULT_PRESET])
     events = info["events"][:n]
     sources = tuple(_fit(_join_new([e, *SOURCE_FLAVOUR, *style, SOURCE_BACKGROUND])) for e in events)
-    negative = _negative(" , ".join([bed, *sources]), p, info["family_ids"], info["cleaned"], info["extra"])
+    negative = _negative(" , ".join([bed, *sources]), p, info["voiced"], info["cleaned"], info["extra"])
     if sources:
         negative = ", ".join(t for t in _neg_split(negative) if t not in EVENT_HOSTILE_NEGATIVE)
     negative = _fit(negative)
@@ -300,7 +343,8 @@ def build_layered_prompts(
     return LayeredPrompts(bed=bed, sources=sources, negative=negative, source_names=names)
 
 
-def explain_layered(caption: str, preset: str = DEFAULT_PRESET, extra: str = "") -> dict:
+def explain_layered(caption: str, preset: str = DEFAULT_PRESET, extra: str = "",
+                    table: SceneTable | None = None) -> dict:
     """Report how a caption was split into a bed and sources, for logging and the CLI.
 
     Args:
@@ -314,10 +358,11 @@ def explain_layered(caption: str, preset: str = DEFAULT_PRESET, extra: str = "")
         bed, every candidate source event in order (up to ``MAX_LAYER_SOURCES``) with its label, and
         the preset name.
     """
-    info = _analyse_layers(caption, preset, extra)
+    info = _analyse_layers(caption, preset, extra, table)
+    fams = info["table"].families
     return {
-        "families": [FAMILIES[fi].name for fi in info["family_ids"]],
-        "extra_families": [FAMILIES[fi].name for fi in info["extra_family_ids"]],
+        "families": [fams[fi].name for fi in info["family_ids"]],
+        "extra_families": [fams[fi].name for fi in info["extra_family_ids"]],
         "bed_textures": list(info["textures"]),
         "events": list(info["events"]),
         "event_labels": [EVENT_LABELS[e] for e in info["events"]],

@@ -4,62 +4,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .clean import LEADING_DROP, tidy_edges
-from .tables import FAMILIES, GENERIC_SOURCES
+from .scenetable import SceneTable, load_scene_table
+from .tables import GENERIC_SOURCES
 
 MAX_SOURCES = 6
 PRIMARY_SOURCES = 3  # sources guaranteed to the first family named in the caption
 SCENE_MAX_WORDS = 12
-DAYTIME_RE = re.compile(r"bird|gull|skylark|woodpecker|rooster")  # sources that do not fit a night scene
 
 
-def _variants(trigger: str) -> list[str]:
-    """Singular/plural forms of a trigger (inflecting its last word)."""
-    words = trigger.split()
-    last = words[-1]
-    forms = [last]
-    if re.search(r"(?:s|x|z|ch|sh)$", last):
-        forms.append(last + "es")
-    elif re.search(r"[^aeiou]y$", last):
-        forms.append(last[:-1] + "ies")
-    else:
-        forms.append(last + "s")
-    if last.endswith("fe"):
-        forms.append(last[:-2] + "ves")
-    elif last.endswith("f"):
-        forms.append(last[:-1] + "ves")
-    head = " ".join(words[:-1])
-    return [f"{head} {f}".strip() for f in forms]
-
-
-def _build_index() -> tuple[dict[str, tuple[int, str]], int]:
-    """Map every trigger form to (family index, trigger); listed forms beat generated plurals."""
-    index: dict[str, tuple[int, str]] = {}
-    for fi, fam in enumerate(FAMILIES):
-        for trig in fam.triggers:
-            if trig in index and index[trig][0] != fi:
-                raise ValueError(f"trigger {trig!r} is listed in two families")
-            index[trig] = (fi, trig)
-    for fi, fam in enumerate(FAMILIES):
-        for trig in fam.triggers:
-            for form in _variants(trig)[1:]:
-                index.setdefault(form, (fi, trig))
-    return index, max(len(k.split()) for k in index)
-
-
-_INDEX, _LONGEST = _build_index()
-
-
-def match_triggers(cleaned: str) -> list[tuple[int, int, str]]:
+def match_triggers(cleaned: str, table: SceneTable | None = None) -> list[tuple[int, int, str]]:
     """Leftmost-longest whole-word matches: (word position, family index, matched text)."""
+    table = table or load_scene_table()
     words = re.findall(r"[a-z0-9]+", cleaned)
     hits: list[tuple[int, int, str]] = []
     i = 0
     while i < len(words):
-        for n in range(min(_LONGEST, len(words) - i), 0, -1):
+        if words[i] not in table.first_words:
+            i += 1
+            continue
+        for n in range(min(table.longest, len(words) - i), 0, -1):
             key = " ".join(words[i : i + n])
-            found = _INDEX.get(key)
+            found = table.index.get(key)
             if found is not None:
                 hits.append((i, found[0], key))
                 i += n
@@ -69,33 +37,35 @@ def match_triggers(cleaned: str) -> list[tuple[int, int, str]]:
     return hits
 
 
-def families_in_order(hits: list[tuple[int, int, str]]) -> list[int]:
+def families_in_order(hits: list[tuple[int, int, str]], table: SceneTable | None = None) -> list[int]:
     """Family indices in order of first mention; weak families only when no strong one is named."""
+    families = (table or load_scene_table()).families
     first: dict[int, int] = {}
     for pos, fi, _ in hits:
         first.setdefault(fi, pos)
     order = sorted(first, key=lambda fi: (first[fi], fi))
-    strong = [fi for fi in order if not FAMILIES[fi].weak]
+    strong = [fi for fi in order if not families[fi].weak]
     return strong or order
 
 
-def pick_sources(family_ids: list[int]) -> list[str]:
-    """Up to MAX_SOURCES deduplicated sources; the first family gets a head start."""
-    if not family_ids:
+def pick_sources(groups: list[tuple[str, ...]], keep: Callable[[str], bool] = lambda s: True) -> list[str]:
+    """Up to MAX_SOURCES deduplicated sources, round-robin over ``groups`` (the families' sources in caption
+    order, then the ambient layers) that ``keep`` accepts; the first group gets a head start. No group at all
+    gives the generic sources."""
+    if not groups:
         return list(GENERIC_SOURCES)
-    chosen: list[list[str]] = [[] for _ in family_ids]
-    cursors = [0] * len(family_ids)
-    night = any(FAMILIES[fi].name == "night" for fi in family_ids)
+    chosen: list[list[str]] = [[] for _ in groups]
+    cursors = [0] * len(groups)
     seen: set[str] = set()
     total = 0
 
     def take(k: int) -> bool:
         nonlocal total
-        srcs = FAMILIES[family_ids[k]].sources
+        srcs = groups[k]
         while cursors[k] < len(srcs):
             s = srcs[cursors[k]]
             cursors[k] += 1
-            if s not in seen and not (night and DAYTIME_RE.search(s)):
+            if s not in seen and keep(s):
                 seen.add(s)
                 chosen[k].append(s)
                 total += 1
@@ -108,7 +78,7 @@ def pick_sources(family_ids: list[int]) -> list[str]:
     progress = True
     while total < MAX_SOURCES and progress:
         progress = False
-        for k in range(len(family_ids)):
+        for k in range(len(groups)):
             if total >= MAX_SOURCES:
                 break
             progress = take(k) or progress

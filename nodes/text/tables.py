@@ -24,13 +24,17 @@ class Preset:
 @dataclass(frozen=True)
 class Family:
     """A scene family: caption trigger words and the sounds they imply. ``voices`` marks scenes where speech
-    murmur is wanted; ``weak`` families count only when nothing else matched."""
+    murmur is wanted; ``weak`` families count only when nothing else matched. ``setting`` (indoor, outdoor,
+    underwater, vehicle, space or "" when it depends) and ``replaces`` (families this one overrides when both are
+    named) come from the scene table (scenes.json) for its places and objects."""
 
     name: str
     triggers: tuple
     sources: tuple
     voices: bool = False
     weak: bool = False
+    setting: str = ""
+    replaces: tuple = ()
 
 
 def _p(name: str, qualifiers: tuple[str, ...], negative_extra: tuple[str, ...], description: str) -> Preset:
