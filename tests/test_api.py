@@ -40,6 +40,12 @@ API = {
     # Stable Audio 3 only
     "AmbientVaryAudio": ("Vary Audio (Stable Audio 3)", ["model", "audio", "prompt", "strength", "steps", "seed",
                                                          "variations"], ["AUDIO"]),
+    # procedural engine, no model (0.4.0)
+    "AmbientProceduralBed": ("Procedural Ambience", ["layer", "seconds", "seed", "intensity", "brightness",
+                                                     "stereo_width", "loop", "temperature_c"], ["AUDIO"]),
+    "AmbientProceduralScene": ("Procedural Scene from Prompt", ["prompt", "seconds", "seed", "intensity",
+                                                                "brightness", "stereo_width", "loop"],
+                               ["AUDIO", "STRING"]),
 }
 
 

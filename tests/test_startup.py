@@ -22,7 +22,7 @@ def test_import_is_light_and_fast():
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, cwd="/")
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["loaded"] == []
-    assert report["nodes"] == 16 and report["threads"] == 1
+    assert report["nodes"] == 18 and report["threads"] == 1
     assert report["seconds"] < 0.5
     assert out.stderr == ""
 
