@@ -64,8 +64,8 @@ def check_options(node: str, layer: str, seconds, seed, intensity, brightness, w
         raise ValueError(f'{node}: "layer" is {layer!r} but must be one of {", ".join(LAYER_NAMES)}. Pick one.')
     if not is_number(seconds) or not 0.5 <= seconds <= MAX_SECONDS:
         raise ValueError(f'{node}: "seconds" is {seconds} but must be from 0.5 to {format_seconds(MAX_SECONDS)}. '
-                         "Set a length in that range (longer beds: stream them with benchmarks/procedural.py's "
-                         "stream_layer, or loop a shorter one).")
+                         "Set a length in that range (for longer beds loop a shorter one; the plain function "
+                         "stream_layer streams any length).")
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
         raise ValueError(f'{node}: "seed" is {seed!r} but must be a whole number from 0 to {SEED_MAX}.')
     for name, value in (("intensity", intensity), ("brightness", brightness), ("stereo_width", width)):
