@@ -22,8 +22,8 @@ def _shared_inputs() -> dict:
     """seconds, seed, intensity, brightness, stereo_width, loop: the inputs both nodes take, in this order."""
     return {
         "seconds": ("FLOAT", {"default": 60.0, "min": 0.5, "max": 14400.0, "step": 0.5,
-                              "tooltip": "Length in seconds (up to 4 h; about 1 s of CPU per 100-300 s of audio "
-                                         "per layer). For a long bed, a 1-5 min loop repeated also works."}),
+                              "tooltip": "Length in seconds (up to 4 h; the output is held in memory, 21 MB "
+                                         "a stereo minute). For a long bed, a loop of a few minutes also works."}),
         "seed": seed_input("Which rain drops, gusts, waves... Same seed + same inputs = same audio."),
         "intensity": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                 "tooltip": "Level: 1 = each layer at -23 LUFS (EBU R128); 0.5 = -6 dB. Normalize "
