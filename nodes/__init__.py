@@ -2,7 +2,7 @@
 
 Node ids are permanent (saved workflows store them); ``tests/test_api.py`` holds the list, in this order.
 """
-from .comfy import craft, generation, images, loaders, prompts, rank, rewrite, saving
+from .comfy import craft, generation, images, loaders, procedural, prompts, rank, rewrite, saving
 
 _NODES = (  # (node id, class, display name)
     ("AmbientBlipLoader", loaders.AmbientBlipLoader, "Load BLIP Caption Model"),
@@ -24,6 +24,8 @@ _NODES = (  # (node id, class, display name)
     ("AmbientLoadImage", images.AmbientLoadImage, "Load Image (or Example)"),
     ("AmbientLlmLoader", rewrite.AmbientLlmLoader, "Load Prompt LLM"),
     ("AmbientPromptRewriter", rewrite.AmbientPromptRewriter, "Rewrite Ambient Prompt (LLM)"),
+    ("AmbientProceduralBed", procedural.AmbientProceduralBed, "Procedural Ambience"),
+    ("AmbientProceduralScene", procedural.AmbientProceduralScene, "Procedural Scene from Prompt"),
 )
 NODE_CLASS_MAPPINGS = {node_id: cls for node_id, cls, _ in _NODES}
 NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, _, name in _NODES}

@@ -1,6 +1,8 @@
 """Image(s) in, ambient WAV(s) out, from the command line: the same functions the ComfyUI nodes call.
 
-    python -m nodes.cli                                   # plumbing demo: tiny random models, makes noise
+    python -m nodes.cli                                   # no models: the procedural engine's beach bed
+    python -m nodes.cli --engine procedural --caption "a rainy street at night" --minutes 10 --loop
+    python -m nodes.cli --engine plumbing                 # tiny random models: checks the chain, makes noise
     python -m nodes.cli photo.jpg --blip models/blip/blip-image-captioning-large \\
         --stable-audio models/diffusers/stable-audio-open-1.0 --seconds 20
 
@@ -27,11 +29,14 @@ from .headless import (
     DEFAULT_LOOP,
     DEFAULT_OVERLAP,
     OOM_ADVICE,
+    SAMPLING_FLAGS,
+    as_flags,
     captions,
     craft,
     default_seconds,
     image_files,
     model_handle,
+    progress,
     sample,
 )
 from .models import devices, folders, loading
@@ -40,14 +45,18 @@ from .tools.model_check import check_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
+DEMO_CAPTION = "a sandy beach with waves under a blue sky"  # the bundled picture, for the procedural engine
+ENGINES = ("auto", "stable-audio", "procedural", "plumbing")
+PROCEDURAL_SECONDS = 30.0  # the procedural engine's default length
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m nodes.cli",
         description="Turn images into matching ambient soundscapes (BLIP caption -> ambient prompt -> Stable Audio "
-                    "-> WAV). Without --blip and --stable-audio it runs a plumbing demo on tiny random models built "
-                    "on the fly: it shows the chain works and makes noise, not a soundscape.",
+                    "-> WAV). Without --stable-audio the model-free procedural engine makes the audio from the "
+                    "scene's words (rain, surf, wind, traffic, crickets...); --engine plumbing runs the chain on "
+                    "tiny random models instead (noise, a check).",
         epilog="Stable Audio 3: `python -m nodes.cli convert-sa3 --help` converts the official checkpoint into a "
                "diffusers folder.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -55,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("models (local folders; see the README for `hf download`)")
     m.add_argument("--blip", metavar="DIR", help="a transformers BLIP captioning folder")
     m.add_argument("--stable-audio", metavar="DIR", help="a diffusers Stable Audio folder (model_index.json)")
+    m.add_argument("--engine", choices=ENGINES, default="auto", help="auto: Stable Audio when --stable-audio is "
+                   "given, else procedural (no model: layered rain/surf/wind... from the caption's words); "
+                   "plumbing: tiny random models built on the fly (makes noise: checks the chain)")
     m.add_argument("--dtype", choices=folders.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
     m.add_argument("--memory", choices=devices.MEMORY_MODES, default="balanced",
                    help="GPU memory mode: balanced, fast (stays resident), low-vram (6-8 GB cards)")
@@ -94,13 +106,29 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--loudness", type=float, metavar="LUFS", help="normalize integrated loudness to this target "
                    "(e.g. -23 broadcast, -16 podcast, -14 streaming)")
     d.add_argument("--true-peak", type=float, default=-1.0, metavar="DBTP", help="true-peak ceiling with --loudness")
-    o = p.add_argument_group("output")
+    _output_args(p.add_argument_group("output"))
+    return p
+
+
+def _output_args(o) -> None:
     o.add_argument("--out", default="output", help="output folder")
     o.add_argument("--prefix", default="ambient/soundscape", help="file name prefix inside --out")
     o.add_argument("--bit-depth", choices=list(BIT_DEPTHS), default="16", help="WAV sample format")
     o.add_argument("--no-spectrogram", action="store_true", help="do not write a spectrogram PNG beside each WAV")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
+
+
+def _engine(args: argparse.Namespace) -> str:
+    """The engine that makes the audio: --engine, with auto as Stable Audio when a folder is given, else
+    procedural; refuses a Stable Audio folder with a model-free engine."""
+    engine = args.engine
+    if engine == "auto":
+        engine = "stable-audio" if args.stable_audio else "procedural"
+    if engine in ("procedural", "plumbing") and args.stable_audio:
+        raise ValueError(f"--engine {engine} makes audio without --stable-audio. Drop one of them.")
+    if engine == "stable-audio" and not args.stable_audio:
+        raise ValueError("--engine stable-audio needs --stable-audio DIR (a diffusers Stable Audio folder).")
+    return engine
 
 
 def _check_run_args(args: argparse.Namespace) -> bool:
@@ -142,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     from .generate.soundscape import NODE
 
     loading.quiet_libraries()
+    if _engine(args) == "procedural":
+        return run_procedural(args)
     demo = _check_run_args(args)
     images = image_files(args.images or [DEMO_IMAGE])
     plan = devices.standalone_plan()
@@ -162,6 +192,42 @@ def run(args: argparse.Namespace) -> int:
         if tmp is not None:
             loading.unload()
             tmp.cleanup()
+    return 0
+
+
+def _procedural_captions(images: list[str], args: argparse.Namespace) -> list[str]:
+    """Captions for the procedural engine: --caption, BLIP's when --blip is given, the bundled picture's own."""
+    if args.caption or args.blip:
+        return captions(images, args, devices.standalone_plan())
+    if images != [DEMO_IMAGE]:
+        raise ValueError("the procedural engine reads the scene from words: pass --caption \"...\" (or --blip DIR "
+                         "to caption these images).")
+    return [DEMO_CAPTION]
+
+
+def run_procedural(args: argparse.Namespace) -> int:
+    """The model-free chain: caption -> scene plan -> procedural layers -> sound craft -> WAV (+ spectrogram)."""
+    import numpy as np
+    import torch
+
+    from .audio.procedural import SAMPLE_RATE, render, stream_mix
+    from .audio.procedural_scene import describe_plan, scene_plan
+
+    images = image_files(args.images or [DEMO_IMAGE])
+    seconds = args.minutes * 60 if args.minutes else (args.seconds or PROCEDURAL_SECONDS)
+    print("PROCEDURAL ENGINE (no model): the audio is layered from the scene's words by DSP (rain, surf, wind, "
+          "traffic, crickets...). It is a real, loopable bed, but it only knows a few dozen scene words; a Stable "
+          "Audio model (--stable-audio DIR, and --blip DIR to caption your own pictures) makes a soundscape that "
+          "follows the whole prompt.")
+    for path, caption in zip(images, _procedural_captions(images, args)):
+        plan = scene_plan(caption)
+        print(f"image:    {path}\ncaption:  {caption}\nlayers:   {describe_plan(caption, plan)}")
+        with as_flags(SAMPLING_FLAGS):
+            clips = [render(stream_mix(plan, seconds, args.seed + k), round(seconds * SAMPLE_RATE),
+                            progress("rendering", args.quiet)) for k in range(args.variations)]
+        waveform = torch.from_numpy(np.stack(clips))
+        waveform, loop = craft(waveform, SAMPLE_RATE, args)
+        _save(waveform, SAMPLE_RATE, loop, args)
     return 0
 
 

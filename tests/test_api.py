@@ -47,6 +47,12 @@ API = {
     "AmbientLlmLoader": ("Load Prompt LLM", ["model", "dtype"], ["AMBIENT_LLM"]),
     "AmbientPromptRewriter": ("Rewrite Ambient Prompt (LLM)", ["llm", "caption", "prompt", "max_new_tokens"],
                               ["STRING", "STRING"]),
+    # procedural engine, no model (0.4.0)
+    "AmbientProceduralBed": ("Procedural Ambience", ["layer", "seconds", "seed", "intensity", "brightness",
+                                                     "stereo_width", "loop", "temperature_c"], ["AUDIO"]),
+    "AmbientProceduralScene": ("Procedural Scene from Prompt", ["prompt", "seconds", "seed", "intensity",
+                                                                "brightness", "stereo_width", "loop"],
+                               ["AUDIO", "STRING"]),
 }
 
 

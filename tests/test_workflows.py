@@ -48,7 +48,8 @@ HARNESS_TOOLS = ROOT.parent / "shared" / "harness"
 
 def test_the_example_workflows_exist_with_thumbnails():
     assert [p.name for p in WORKFLOWS] == ["best_take_sa3.json", "image_to_ambient.json", NATIVE,
-                                           "layered_scene.json", "seamless_loop.json", "text_to_ambient.json"]
+                                           "layered_scene.json", "procedural_sleep_bed.json", "seamless_loop.json",
+                                           "text_to_ambient.json"]
     for p in WORKFLOWS:
         assert p.with_suffix(".jpg").is_file()
 
@@ -128,7 +129,8 @@ def test_workflow_opens_where_its_text_is_readable(path):
 
 
 def test_samplers_ship_a_fixed_seed():
-    control = {"AmbientStableAudioSampler": 6, "KSampler": 1}  # where control_after_generate sits in widgets_values
+    # where control_after_generate sits in widgets_values (the procedural nodes make audio without a model)
+    control = {"AmbientStableAudioSampler": 6, "KSampler": 1, "AmbientProceduralScene": 3, "AmbientProceduralBed": 3}
     for path in WORKFLOWS:
         wf = json.loads(path.read_text())
         samplers = [n for n in wf["nodes"] if n["type"] in control]
