@@ -1,6 +1,7 @@
 """First-order ambisonics (AmbiX): encoding gains, decoded direction, rotation, the spherical-head binaural decode,
 and 4-channel audio through the rest of the pack. Measured on the output signals."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +158,84 @@ def test_bad_inputs_name_the_node_and_the_input():
         sp.decode_binaural(noise(0.1, channels=2), RATE)
     with pytest.raises(ValueError, match="already ambisonic"):
         sp.encode_source(noise(0.1, channels=4), RATE, 0)
+
+
+# ------------------------------------------------------------------ 4-channel AmbiX through the rest of the pack
+def ambix_scene(seconds=4.0):
+    """A source at 60 deg plus a quieter diffuse bed: 4 channels, not proportional to each other."""
+    source = sp.encode_source(noise(seconds, seed=4), RATE, 60, 0)
+    return source + 0.3 * sp.encode_diffuse(noise(seconds, channels=2, seed=5), RATE)
+
+
+def test_seamless_loop_cuts_and_fades_all_four_channels_identically():
+    loop = pack_module("audio.loop")
+    scene = ambix_scene()
+    looped, _ = loop.make_seamless_loop(scene, RATE, 0.5, 0.5)
+    assert looped.shape[:2] == (1, 4)
+    # every channel gets the same cut and gains: permuting the channels permutes the loop, nothing else
+    order = torch.tensor([3, 1, 0, 2])
+    permuted, _ = loop.make_seamless_loop(scene[:, order], RATE, 0.5, 0.5)
+    assert torch.equal(permuted, looped[:, order])
+    # the source's direction survives the wrap: the energy vector across the seam still points at 60 deg
+    wrapped = torch.cat([looped[..., -RATE // 4:], looped[..., :RATE // 4]], dim=-1)
+    assert angle_error(sp.energy_directions(wrapped, RATE, 0.5)[0, 0, 0], 60) < 3.0
+    metrics = loop.loop_seam_metrics(looped, RATE)
+    assert metrics["seam_jump"] < 6 * metrics["median_jump"]
+
+
+def test_seamless_loop_of_a_point_source_keeps_its_channel_ratios_exactly():
+    loop = pack_module("audio.loop")
+    source = sp.encode_source(noise(4.0, seed=6), RATE, -40, 20)
+    looped, _ = loop.make_seamless_loop(source, RATE, 0.5, 0.5)
+    gains = sp.direction_gains(-40, 20)
+    for k in range(1, 4):
+        assert torch.allclose(looped[0, k], looped[0, 0] * float(gains[k]), atol=1e-5)
+
+
+def test_fades_scale_all_four_channels_alike():
+    fades = pack_module("audio.fades")
+    scene = ambix_scene(2.0)
+    faded = fades.apply_fades(scene, RATE, 0.5, 0.5, "equal-power")
+    curve = faded[0, 0] / scene[0, 0]
+    for k in range(1, 4):
+        ok = scene[0, k].abs() > 1e-3
+        assert torch.allclose((faded[0, k] / scene[0, k])[ok], curve[ok], atol=1e-4)
+
+
+def test_loudness_of_ambix_is_measured_on_w():
+    loudness = pack_module("audio.loudness")
+    scene = ambix_scene(3.0)
+    assert loudness.integrated_loudness(scene[0], RATE) == pytest.approx(
+        loudness.integrated_loudness(scene[0, :1], RATE), abs=1e-9)
+    out, infos = loudness.normalize_loudness(scene, RATE, -23.0, -1.0)
+    assert loudness.integrated_loudness(out[0, :1], RATE) == pytest.approx(-23.0, abs=0.5)
+    assert torch.allclose(out[0, 1] / out[0, 0], scene[0, 1] / scene[0, 0], rtol=1e-3, atol=1e-3) or infos[0]["limited"]
+
+
+def test_spectrogram_of_ambix_draws_w():
+    spectrogram = pack_module("audio.spectrogram")
+    scene = ambix_scene(1.0)
+    scene[0, 1:] = torch.sin(torch.arange(RATE) * 2 * math.pi * 3000 / RATE) * 5  # loud tones on Y, Z, X only
+    image = np.asarray(spectrogram.render_spectrogram(scene[0], RATE, width=256, height=128))
+    w_only = np.asarray(spectrogram.render_spectrogram(scene[0, :1], RATE, width=256, height=128))
+    assert np.array_equal(image[128 // 5:], w_only[128 // 5:])
+
+
+@pytest.mark.parametrize("bit_depth,tol", [("32-float", 0.0), ("24", 2e-7)])
+def test_save_wav_round_trips_four_channels_as_ambisonic_wavex(tmp_path, bit_depth, tol):
+    import struct
+
+    import soundfile as sf
+
+    wav = pack_module("audio.wav")
+    scene = ambix_scene(0.5)
+    scene = scene / scene.abs().max() * 0.9
+    saved = wav.save_wav(scene, RATE, str(tmp_path), "ambix/scene", bit_depth)
+    info = sf.info(saved[0].path)
+    assert (info.channels, info.frames, info.format) == (4, scene.shape[-1], "WAVEX")
+    data, rate = sf.read(saved[0].path, always_2d=True, dtype="float32")
+    assert rate == RATE and np.abs(data.T - scene[0].numpy()).max() <= tol
+    riff = Path(saved[0].path).read_bytes()
+    at = riff.find(b"fmt ")
+    assert struct.unpack_from("<IHH", riff, at + 4) == (40, 0xFFFE, 4)
+    assert struct.unpack_from("<I", riff, at + 28)[0] == 0  # no speaker positions: not quad

@@ -84,10 +84,12 @@ def _check_clip(data: "np.ndarray", sample_rate: int, node: str) -> None:
 
 
 def _lufs(data: "np.ndarray", sample_rate: int) -> float:
-    """Integrated loudness of a checked float64 ``[C, T]`` array; ``-inf`` when every block is below -70 LUFS."""
+    """Integrated loudness of a checked float64 ``[C, T]`` array; ``-inf`` when every block is below -70 LUFS.
+    A 4-channel clip is AmbiX (W, Y, Z, X): it is measured on W, the omnidirectional channel, as mono."""
     import numpy as np
     import pyloudnorm
 
+    data = data[:1] if data.shape[0] == 4 else data  # AmbiX FOA: loudness of W (audio/spatial.py)
     if not np.any(data):
         return -math.inf
     value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(np.ascontiguousarray(data.T)))

@@ -411,3 +411,15 @@ def decode(ambix: "torch.Tensor", sample_rate: int, yaw_deg: float = 0.0, output
     if output == "binaural":
         return decode_binaural(ambix, sample_rate, yaw_deg)
     return decode_stereo(ambix, yaw_deg)
+
+
+def clear_channel_mask(riff: bytes) -> bytes:
+    """A WAVE_FORMAT_EXTENSIBLE file's bytes with its channel mask set to 0 (no speaker positions), as ambisonic
+    WAV files carry it: libsndfile writes 4 channels as quad (front/back left/right), which players would route
+    to speakers. Other files come back unchanged."""
+    import struct
+
+    at = riff.find(b"fmt ", 12)
+    if at < 0 or struct.unpack_from("<IH", riff, at + 4) != (40, 0xFFFE):
+        return riff
+    return riff[:at + 28] + b"\0\0\0\0" + riff[at + 32:]

@@ -312,8 +312,13 @@ def encode_wav(waveform: "torch.Tensor", sample_rate: int, bit_depth: str = "16"
                     int((~finite).sum()), data.size)
     data = np.ascontiguousarray(np.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0).T)  # [T, C]
     buf = io.BytesIO()
-    sf.write(buf, data, int(sample_rate), subtype=BIT_DEPTHS[bit_depth], format="WAV")
+    ambix = data.shape[1] == 4  # AmbiX FOA: WAVE_FORMAT_EXTENSIBLE, no speaker positions (audio/spatial.py)
+    sf.write(buf, data, int(sample_rate), subtype=BIT_DEPTHS[bit_depth], format="WAVEX" if ambix else "WAV")
     riff = buf.getvalue()
+    if ambix:
+        from .spatial import clear_channel_mask
+
+        riff = clear_channel_mask(riff)
     if loop is not None:
         riff = add_chunk(riff, smpl_chunk(int(sample_rate), *loop))
     if metadata:
