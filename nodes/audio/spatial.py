@@ -139,6 +139,17 @@ def encode_source(waveform: "torch.Tensor", sample_rate: int, azimuth_deg: float
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
 
 
+def encode(waveform: "torch.Tensor", sample_rate: int, azimuth_deg: float = 0.0, elevation_deg: float = 0.0,
+           width_deg: float = 0.0, distance_m: float = REFERENCE_DISTANCE_M, stereo_spread_deg: float = 60.0,
+           diffuse: bool = False) -> "torch.Tensor":
+    """Spatial Encode (AmbiX): :func:`encode_diffuse` when ``diffuse`` (direction, width and spread unused), else
+    :func:`encode_source`."""
+    if diffuse:
+        return encode_diffuse(waveform, sample_rate, distance_m=distance_m)
+    return encode_source(waveform, sample_rate, azimuth_deg, elevation_deg, width_deg=width_deg,
+                         distance_m=distance_m, stereo_spread_deg=stereo_spread_deg)
+
+
 def decorrelation_filters(count: int, taps: int, seed: int = 0) -> "np.ndarray":
     """``count`` mutually decorrelating all-pass FIR filters ``[count, taps]``: flat magnitude, random phase
     (seeded: the same filters every run)."""
