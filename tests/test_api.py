@@ -42,7 +42,7 @@ API = {
                                                          "variations"], ["AUDIO"]),
     # spatial audio (0.4.0): AmbiX first-order ambisonics
     "AmbientSpatialScene": ("Spatial Scene from Image", ["image", "blip_model", "layout", "regions"],
-                            ["STRING", "FLOAT", "STRING", "STRING"]),
+                            ["STRING", "FLOAT", "STRING", "STRING", "FLOAT"]),
     "AmbientSpatialEncode": ("Spatial Encode (AmbiX)", ["audio", "azimuth", "elevation", "width", "distance",
                                                         "stereo_spread", "diffuse"], ["AUDIO"]),
     "AmbientSpatialMix": ("Mix in Space (AmbiX)", ["audio_1", "gain_db_1", "audio_2", "gain_db_2", "yaw"]

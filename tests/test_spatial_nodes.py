@@ -142,8 +142,9 @@ def test_scene_node_captions_regions_with_the_tiny_blip(comfy_models):
     pytest.importorskip("comfy.model_management")
     (blip,) = run_node("AmbientBlipLoader", model=comfy_models["blip_name"], dtype="auto")
     image = panorama(128, 64)[None]
-    prompts, azimuths, plan, bed = run_node("AmbientSpatialScene", image=image, blip_model=blip,
+    prompts, azimuths, plan, bed, widths = run_node("AmbientSpatialScene", image=image, blip_model=blip,
                                             layout="panorama 360", regions=4)
-    assert isinstance(prompts, list) and len(prompts) == len(azimuths) >= 1
+    assert isinstance(prompts, list) and len(prompts) == len(azimuths) == len(widths) >= 1
+    assert all(90.0 <= w <= 360.0 for w in widths)
     assert all(-180.0 <= a <= 180.0 for a in azimuths)
     assert plan.count("region ") == 4 and bed and "bed (diffuse" in plan

@@ -153,15 +153,17 @@ class AmbientSpatialScene:
     CATEGORY = CATEGORY
     DESCRIPTION = ("Plan a spatial soundscape from a picture or a 360 deg panorama: caption each region with BLIP "
                    "and give each distinct sound a prompt and a direction, plus a diffuse bed for the whole.")
-    RETURN_TYPES = ("STRING", "FLOAT", "STRING", "STRING")
-    RETURN_NAMES = ("prompts", "azimuths", "plan", "bed")
-    OUTPUT_IS_LIST = (True, True, False, False)
+    RETURN_TYPES = ("STRING", "FLOAT", "STRING", "STRING", "FLOAT")
+    RETURN_NAMES = ("prompts", "azimuths", "plan", "bed", "widths")
+    OUTPUT_IS_LIST = (True, True, False, False, True)
     OUTPUT_TOOLTIPS = ("One source prompt per direction (a list: the sampler runs once per prompt), each sound "
                        "once even when seen in several regions.",
                        "Each prompt's azimuth in degrees (AmbiX: 0 front, +90 left), a list in the same order: "
                        "connect to Spatial Encode (AmbiX)'s azimuth.",
                        "A readable table: bed, each source with azimuth, width and regions, each region's caption.",
-                       "The whole picture's background bed prompt: generate it and encode it with diffuse on.")
+                       "The whole picture's background bed prompt: generate it and encode it with diffuse on.",
+                       "Each prompt's width in degrees (the arc of the regions it was seen in; 360 = all around), "
+                       "a list in the same order: connect to Spatial Encode (AmbiX)'s width.")
     FUNCTION = "execute"
 
     @classmethod
@@ -188,4 +190,4 @@ class AmbientSpatialScene:
         with devices.on_device(blip_model, comfy_glue.device_plan(folders.BLIP)) as (model, processor):
             plan = caption_scene(lambda batch, on_step: caption_images(model, processor, batch, on_step=on_step),
                                  image[0], layout, regions, on_step=comfy_glue.progress(regions + 1))
-        return (list(plan.prompts), list(plan.azimuths), plan.table, plan.bed)
+        return (list(plan.prompts), list(plan.azimuths), plan.table, plan.bed, list(plan.widths))
