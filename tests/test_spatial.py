@@ -239,3 +239,11 @@ def test_save_wav_round_trips_four_channels_as_ambisonic_wavex(tmp_path, bit_dep
     at = riff.find(b"fmt ")
     assert struct.unpack_from("<IHH", riff, at + 4) == (40, 0xFFFE, 4)
     assert struct.unpack_from("<I", riff, at + 28)[0] == 0  # no speaker positions: not quad
+
+
+def test_binaural_decode_in_blocks_equals_the_whole_clip(monkeypatch):
+    scene = ambix_scene(1.5)
+    whole = sp.decode_binaural(scene, RATE, 30.0)
+    monkeypatch.setattr(sp, "BLOCK_FRAMES", 256 * 40)  # many blocks, each with its 32-frame context
+    blocks = sp.decode_binaural(scene, RATE, 30.0)
+    assert torch.allclose(blocks, whole, atol=1e-5)

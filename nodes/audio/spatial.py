@@ -369,22 +369,14 @@ def _check_yaw(node: str, yaw_deg) -> float:
     return _check_number(node, "yaw", yaw_deg, -360, 360, "0 faces the front of the scene; 90 turns the head left.")
 
 
-def decode_binaural(ambix: "torch.Tensor", sample_rate: int, yaw_deg: float = 0.0) -> "torch.Tensor":
-    """Headphone audio ``float32 [B, 2, T]`` (left, right) of AmbiX ``[B, 4, T]``, the listener's head turned by
-    ``yaw_deg`` (positive: to the left, so the scene turns right).
+BLOCK_FRAMES = 1 << 19  # binaural decode block (~12 s at 44.1 kHz): memory stays flat for hour-long clips
 
-    Parametric, in ~20 ms STFT frames (as DirAC): each bin's direct part ``sqrt(1 - psi) W`` is rendered from its
-    measured direction through the spherical head (:func:`ear_responses`: Woodworth ITD and Brown-Duda shadow), so
-    a single source keeps the model's full ITD; the diffuse part ``sqrt(psi)`` goes through the virtual-speaker
-    decode (:func:`speaker_binaural_responses`). See :func:`_direction_and_diffuseness`.
-    """
+
+def _binaural_block(data: "np.ndarray", rate: int) -> "np.ndarray":
+    """:func:`decode_binaural`'s work on float64 AmbiX ``[B, 4, T]`` -> ``[B, 2, T]`` (whole, no blocks)."""
     import numpy as np
-    import torch
     from scipy.signal import istft, stft
 
-    rate = check_sample_rate(BINAURAL, sample_rate)
-    yaw = _check_yaw(BINAURAL, yaw_deg)
-    data = np.einsum("ij,bjt->bit", rotation_matrix(-yaw), check_ambix(ambix, BINAURAL))
     size, hop = _frames(rate)
     freqs, _, spectra = stft(data, fs=rate, nperseg=size, noverlap=size - hop, axis=-1)  # [B, 4, F, N]
     to_left, psi = _direction_and_diffuseness(spectra, smooth=4)
@@ -397,7 +389,35 @@ def decode_binaural(ambix: "torch.Tensor", sample_rate: int, yaw_deg: float = 0.
     wave = wave[..., :frames]
     if wave.shape[-1] < frames:
         wave = np.concatenate([wave, np.zeros(wave.shape[:-1] + (frames - wave.shape[-1],))], axis=-1)
-    return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+    return wave
+
+
+def decode_binaural(ambix: "torch.Tensor", sample_rate: int, yaw_deg: float = 0.0) -> "torch.Tensor":
+    """Headphone audio ``float32 [B, 2, T]`` (left, right) of AmbiX ``[B, 4, T]``, the listener's head turned by
+    ``yaw_deg`` (positive: to the left, so the scene turns right).
+
+    Parametric, in ~20 ms STFT frames (as DirAC): each bin's direct part ``sqrt(1 - psi) W`` is rendered from its
+    measured direction through the spherical head (:func:`ear_responses`: Woodworth ITD and Brown-Duda shadow), so
+    a single source keeps the model's full ITD; the diffuse part ``sqrt(psi)`` goes through the virtual-speaker
+    decode (:func:`speaker_binaural_responses`). See :func:`_direction_and_diffuseness`. Long clips are decoded
+    in blocks of :data:`BLOCK_FRAMES` with 32 frames of context each side, aligned to the frame hop, so the
+    result is the whole-clip result (up to rounding) in bounded memory.
+    """
+    import numpy as np
+    import torch
+
+    rate = check_sample_rate(BINAURAL, sample_rate)
+    yaw = _check_yaw(BINAURAL, yaw_deg)
+    data = np.einsum("ij,bjt->bit", rotation_matrix(-yaw), check_ambix(ambix, BINAURAL))
+    frames = data.shape[-1]
+    margin = 32 * _frames(rate)[1]
+    out = np.zeros((data.shape[0], 2, frames))
+    for start in range(0, frames, BLOCK_FRAMES):
+        lo, hi = max(0, start - margin), min(frames, start + BLOCK_FRAMES + margin)
+        block = _binaural_block(data[..., lo:hi], rate)
+        end = min(frames, start + BLOCK_FRAMES)
+        out[..., start:end] = block[..., start - lo:end - lo]
+    return torch.from_numpy(out.astype(np.float32))
 
 
 def decode_stereo(ambix: "torch.Tensor", yaw_deg: float = 0.0,
