@@ -247,3 +247,11 @@ def test_binaural_decode_in_blocks_equals_the_whole_clip(monkeypatch):
     monkeypatch.setattr(sp, "BLOCK_FRAMES", 256 * 40)  # many blocks, each with its 32-frame context
     blocks = sp.decode_binaural(scene, RATE, 30.0)
     assert torch.allclose(blocks, whole, atol=1e-5)
+
+
+def test_diffuse_bed_with_a_dc_offset_still_has_no_direction():
+    # an all-pass passes DC unchanged: without care a bed's DC offset reaches Y, Z and X alike and gives it a
+    # direction (measured in a real run: |rE| 0.39 at 45 deg)
+    bed = noise(2.0, channels=2) * 0.1 + 0.5
+    directions = sp.energy_directions(sp.encode_diffuse(bed, RATE), RATE, 0.5)[0]
+    assert directions[:, 2].max() < 0.15

@@ -169,7 +169,8 @@ def encode_diffuse(waveform: "torch.Tensor", sample_rate: int, *, distance_m: fl
 
     Each input channel goes through a different random-phase all-pass filter into each of W, Y, Z, X (so the four
     are mutually uncorrelated), with the diffuse-field energies of SN3D: W the clip's mean channel power, Y, Z and X
-    a third of it each (the average of ``sin^2``/``cos^2`` over the sphere). Distance as :func:`encode_source`.
+    a third of it each (the average of ``sin^2``/``cos^2`` over the sphere); DC goes to W only. Distance as
+    :func:`encode_source`.
 
     Returns:
         ``float32 [B, 4, T]`` AmbiX, as long as the input.
@@ -184,6 +185,9 @@ def encode_diffuse(waveform: "torch.Tensor", sample_rate: int, *, distance_m: fl
     channels, frames = data.shape[1], data.shape[-1]
     taps = 1 << max(4, math.ceil(math.log2(DECORRELATION_SECONDS * rate)))
     filters = decorrelation_filters(4 * channels, taps, seed).reshape(4, channels, taps)
+    # an all-pass cannot decorrelate DC: it would reach Y, Z, X alike and point the bed at (45, 35) deg; a diffuse
+    # field has no velocity at DC, so their filters drop it (only the DC bin: the taps' mean is removed)
+    filters[1:] -= filters[1:].mean(axis=-1, keepdims=True)
     gains = np.array([1.0] + [1.0 / math.sqrt(3.0)] * 3) / math.sqrt(channels)
     out = np.zeros((data.shape[0], 4, frames))
     for k in range(4):
