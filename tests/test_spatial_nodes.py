@@ -140,10 +140,14 @@ def test_every_spatial_input_and_output_has_a_tooltip():
 
 def test_scene_node_captions_regions_with_the_tiny_blip(comfy_models):
     pytest.importorskip("comfy.model_management")
+    loading = pack_module("models.loading")
     (blip,) = run_node("AmbientBlipLoader", model=comfy_models["blip_name"], dtype="auto")
     image = panorama(128, 64)[None]
-    prompts, azimuths, plan, bed, widths = run_node("AmbientSpatialScene", image=image, blip_model=blip,
-                                            layout="panorama 360", regions=4)
+    try:
+        prompts, azimuths, plan, bed, widths = run_node("AmbientSpatialScene", image=image, blip_model=blip,
+                                                        layout="panorama 360", regions=4)
+    finally:
+        loading.unload()  # later tests (test_vary) expect an empty model cache
     assert isinstance(prompts, list) and len(prompts) == len(azimuths) == len(widths) >= 1
     assert all(90.0 <= w <= 360.0 for w in widths)
     assert all(-180.0 <= a <= 180.0 for a in azimuths)

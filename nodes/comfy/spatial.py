@@ -133,7 +133,7 @@ class AmbientBinaural:
         from ..audio.spatial import OUTPUTS
 
         return {"required": {
-            "audio": ("AUDIO", {"tooltip": AMBIX_IN}),
+            "audio": ("AUDIO", {"tooltip": f"Audio from any node that outputs AUDIO, with 4 channels: {AMBIX_IN}"}),
             "yaw": _degrees(0.0, -180.0, 180.0, "Where the listener's head points, degrees: 0 the scene's front, "
                             "90 turned left (front sounds then come from the right)."),
             "output": (list(OUTPUTS), {"default": OUTPUTS[0], "tooltip": "binaural: headphones (per direction, "
