@@ -2,7 +2,7 @@
 
 Node ids are permanent (saved workflows store them); ``tests/test_api.py`` holds the list, in this order.
 """
-from .comfy import craft, generation, images, loaders, procedural, prompts, rank, rewrite, saving
+from .comfy import craft, generation, images, loaders, procedural, prompts, rank, rewrite, saving, spatial
 
 _NODES = (  # (node id, class, display name)
     ("AmbientBlipLoader", loaders.AmbientBlipLoader, "Load BLIP Caption Model"),
@@ -26,6 +26,10 @@ _NODES = (  # (node id, class, display name)
     ("AmbientPromptRewriter", rewrite.AmbientPromptRewriter, "Rewrite Ambient Prompt (LLM)"),
     ("AmbientProceduralBed", procedural.AmbientProceduralBed, "Procedural Ambience"),
     ("AmbientProceduralScene", procedural.AmbientProceduralScene, "Procedural Scene from Prompt"),
+    ("AmbientSpatialScene", spatial.AmbientSpatialScene, "Spatial Scene from Image"),
+    ("AmbientSpatialEncode", spatial.AmbientSpatialEncode, "Spatial Encode (AmbiX)"),
+    ("AmbientSpatialMix", spatial.AmbientSpatialMix, "Mix in Space (AmbiX)"),
+    ("AmbientBinaural", spatial.AmbientBinaural, "Binaural from Ambisonics"),
 )
 NODE_CLASS_MAPPINGS = {node_id: cls for node_id, cls, _ in _NODES}
 NODE_DISPLAY_NAME_MAPPINGS = {node_id: name for node_id, _, name in _NODES}

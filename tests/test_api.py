@@ -53,6 +53,14 @@ API = {
     "AmbientProceduralScene": ("Procedural Scene from Prompt", ["prompt", "seconds", "seed", "intensity",
                                                                 "brightness", "stereo_width", "loop"],
                                ["AUDIO", "STRING"]),
+    # spatial audio (0.4.0): AmbiX first-order ambisonics
+    "AmbientSpatialScene": ("Spatial Scene from Image", ["image", "blip_model", "layout", "regions"],
+                            ["STRING", "FLOAT", "STRING", "STRING", "FLOAT"]),
+    "AmbientSpatialEncode": ("Spatial Encode (AmbiX)", ["audio", "azimuth", "elevation", "width", "distance",
+                                                        "stereo_spread", "diffuse"], ["AUDIO"]),
+    "AmbientSpatialMix": ("Mix in Space (AmbiX)", ["audio_1", "gain_db_1", "audio_2", "gain_db_2", "yaw"]
+                          + [f"{name}_{k}" for k in range(3, 9) for name in ("audio", "gain_db")], ["AUDIO"]),
+    "AmbientBinaural": ("Binaural from Ambisonics", ["audio", "yaw", "output"], ["AUDIO"]),
 }
 
 

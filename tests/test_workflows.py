@@ -48,8 +48,8 @@ HARNESS_TOOLS = ROOT.parent / "shared" / "harness"
 
 def test_the_example_workflows_exist_with_thumbnails():
     assert [p.name for p in WORKFLOWS] == ["best_take_sa3.json", "image_to_ambient.json", NATIVE,
-                                           "layered_scene.json", "procedural_sleep_bed.json", "seamless_loop.json",
-                                           "text_to_ambient.json"]
+                                           "layered_scene.json", "panorama_to_ambix.json", "procedural_sleep_bed.json",
+                                           "seamless_loop.json", "text_to_ambient.json"]
     for p in WORKFLOWS:
         assert p.with_suffix(".jpg").is_file()
 

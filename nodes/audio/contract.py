@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 LOOP_KEY = "ambient_loop"  # extra AUDIO key set by Make Seamless Loop: the clips loop (Save WAV adds loop points)
 META_KEY = "ambient_meta"  # optional extra AUDIO key: {"prompt", "negative_prompt", "seed", "steps", "cfg", "model", ...}
+AMBIX_FORMAT = "AmbiX FOA ACN/SN3D"  # 4-channel first-order ambisonics: W, Y, Z, X (ACN order), SN3D (audio/spatial.py)
+AMBISONICS_META = "ambisonics"  # META_KEY entry the spatial nodes set to AMBIX_FORMAT (Save WAV writes it)
 
 
 def as_batch(waveform, node: str, what: str = '"audio"') -> "torch.Tensor":
@@ -65,6 +67,12 @@ def check_audio(audio, node: str, what: str = '"audio"') -> tuple["torch.Tensor"
         raise ValueError(f'{node}: {what} must be an AUDIO value {{"waveform", "sample_rate"}}; '
                          f"got {type(audio).__name__}. Connect an AUDIO output.")
     return as_batch(audio["waveform"], node, what), check_sample_rate(node, audio["sample_rate"], f"{what} sample_rate")
+
+
+def is_ambix(waveform: "torch.Tensor") -> bool:
+    """Whether a ``[B, C, T]`` waveform is read as AmbiX: every 4-channel clip is (W, Y, Z, X), so loudness is
+    measured and the spectrogram drawn on W, the omnidirectional channel."""
+    return waveform.ndim == 3 and waveform.shape[1] == 4
 
 
 def make_audio(waveform: "torch.Tensor", sample_rate: int, *, loop: bool = False, meta: dict | None = None) -> dict:

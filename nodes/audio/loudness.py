@@ -127,9 +127,11 @@ def _lufs(data: "np.ndarray", sample_rate: int, cancel: Cancel = None) -> float:
     """Integrated loudness of a checked float64 ``[C, T]`` array; ``-inf`` when every block is below -70 LUFS.
 
     pyloudnorm's ``Meter.integrated_loudness`` (BS.1770-4: 400 ms blocks, 75 % overlap, -70 LUFS absolute and
-    -10 LU relative gates), vectorised and in blocks so that long clips can be cancelled."""
+    -10 LU relative gates), vectorised and in blocks so that long clips can be cancelled. A 4-channel clip is
+    AmbiX (W, Y, Z, X): it is measured on W, the omnidirectional channel, as mono."""
     import numpy as np
 
+    data = data[:1] if data.shape[0] == 4 else data  # AmbiX FOA: loudness of W (audio/spatial.py)
     if not np.any(data):
         return -math.inf
     weighted = _k_weighted(data, sample_rate, cancel)

@@ -22,14 +22,14 @@ def _colour(v):
 def render_spectrogram(waveform: "torch.Tensor", sample_rate: int, *, width: int = 1024, height: int = 512,
                        title: str = "", n_fft: int = 2048, floor_db: float = -90.0):
     """Render one clip ``float [C, T]`` as an RGB PIL image: waveform (top fifth) and spectrogram of the channel
-    mean, log-frequency axis from 20 Hz to Nyquist, magnitude in dB relative to full scale, clipped at ``floor_db``.
+    mean (of W for a 4-channel AmbiX clip), log-frequency axis from 20 Hz to Nyquist, magnitude in dB relative to full scale, clipped at ``floor_db``.
     """
     import numpy as np
     from PIL import Image, ImageDraw
 
     x = waveform.detach().float().cpu().numpy()
     x = np.nan_to_num(x.reshape(-1, x.shape[-1]))
-    mono = x.mean(axis=0)
+    mono = x[0] if x.shape[0] == 4 else x.mean(axis=0)  # a 4-channel clip is AmbiX: its W channel
     wave_h = height // 5
     spec_h = height - wave_h
     # STFT with a Hann window; columns resampled to the image width

@@ -331,7 +331,8 @@ def wav_header(channels: int, frames: int, sample_rate: int, bit_depth: str = "1
 
     Loop points and metadata go before the audio, so readers that stop at ``data`` or mis-step over an odd-length
     ``data`` chunk's pad byte (SDL_mixer with 24-bit mono) still find them. ``fmt `` is what libsndfile writes
-    (16 bytes, format 1 = PCM or 3 = IEEE float).
+    (16 bytes, format 1 = PCM or 3 = IEEE float; 40 bytes, WAVE_FORMAT_EXTENSIBLE with channel mask 0, for a
+    4-channel AmbiX clip).
 
     Raises:
         ValueError: the file would pass RIFF's 4 GiB limit.
@@ -340,8 +341,13 @@ def wav_header(channels: int, frames: int, sample_rate: int, bit_depth: str = "1
 
     width = _WIDTH[bit_depth]
     data_size = frames * channels * width
-    fmt = struct.pack("<HHIIHH", 3 if bit_depth == "32-float" else 1, channels, sample_rate,
-                      sample_rate * channels * width, channels * width, width * 8)
+    tag = 3 if bit_depth == "32-float" else 1
+    fmt = struct.pack("<HHIIHH", tag, channels, sample_rate, sample_rate * channels * width, channels * width,
+                      width * 8)
+    if channels == 4:  # AmbiX FOA (audio/spatial.py): WAVE_FORMAT_EXTENSIBLE with no speaker positions (mask 0),
+        # so players do not route W, Y, Z, X to quad speakers; the sub-format GUID carries PCM / IEEE float
+        fmt = (struct.pack("<H", 0xFFFE) + fmt[2:] + struct.pack("<HHI", 22, width * 8, 0)
+               + struct.pack("<I", tag) + bytes.fromhex("000000001000800000aa00389b71"))
     body = b"fmt " + struct.pack("<I", len(fmt)) + fmt
     if bit_depth == "32-float":  # non-PCM formats carry a frame count (libsndfile writes it too)
         body += b"fact" + struct.pack("<II", 4, frames)
