@@ -209,7 +209,10 @@ def test_loudness_of_ambix_is_measured_on_w():
         loudness.integrated_loudness(scene[0, :1], RATE), abs=1e-9)
     out, infos = loudness.normalize_loudness(scene, RATE, -23.0, -1.0)
     assert loudness.integrated_loudness(out[0, :1], RATE) == pytest.approx(-23.0, abs=0.5)
-    assert torch.allclose(out[0, 1] / out[0, 0], scene[0, 1] / scene[0, 0], rtol=1e-3, atol=1e-3) or infos[0]["limited"]
+    if not infos[0]["limited"]:  # one gain for all four channels (after the same DC high-pass on each)
+        clean, _ = loudness.remove_dc(scene[0].double().numpy(), RATE)
+        gains = out[0].double().numpy() @ clean.T / (clean * clean).sum(axis=-1)  # least-squares gain per channel
+        assert np.allclose(np.diag(gains), gains[0, 0], rtol=1e-4)
 
 
 def test_spectrogram_of_ambix_draws_w():

@@ -347,7 +347,7 @@ def wav_header(channels: int, frames: int, sample_rate: int, bit_depth: str = "1
     if channels == 4:  # AmbiX FOA (audio/spatial.py): WAVE_FORMAT_EXTENSIBLE with no speaker positions (mask 0),
         # so players do not route W, Y, Z, X to quad speakers; the sub-format GUID carries PCM / IEEE float
         fmt = (struct.pack("<H", 0xFFFE) + fmt[2:] + struct.pack("<HHI", 22, width * 8, 0)
-               + struct.pack("<I", tag) + bytes.fromhex("000000001000800000aa00389b71"))
+               + struct.pack("<I", tag) + bytes.fromhex("00001000800000aa00389b71"))
     body = b"fmt " + struct.pack("<I", len(fmt)) + fmt
     if bit_depth == "32-float":  # non-PCM formats carry a frame count (libsndfile writes it too)
         body += b"fact" + struct.pack("<II", 4, frames)
