@@ -51,6 +51,18 @@ def require_rate_and_finite(waveform: "torch.Tensor", sample_rate, node: str, ac
     return rate
 
 
+CANCEL_BLOCK = 1 << 16  # samples per channel of long DSP work between two Cancel checks
+
+
+def cancel_blocks(total: int, cancel=None, size: int = CANCEL_BLOCK):
+    """``(start, stop)`` over ``range(total)`` in steps of ``size``, calling ``cancel()`` (when given) before each:
+    long DSP loops run block by block so that raising from it (ComfyUI's Cancel) stops them within a block."""
+    for start in range(0, total, size):
+        if cancel is not None:
+            cancel()
+        yield start, min(total, start + size)
+
+
 def check_clip(waveform, sample_rate, node: str, action: str) -> tuple["torch.Tensor", int]:
     """``(waveform as float32 [B, C, T], sample_rate as int)`` for a plain function's waveform input (a 2-D
     ``[C, T]`` is one clip), or a ``ValueError`` naming ``node`` (``action``: what it cannot do with NaN/inf)."""

@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..checks import check_seconds, format_seconds
-from .contract import check_clip
+from .contract import cancel_blocks, check_clip
 from .crossfade import ALIGN_SECONDS, MIN_CORRELATION, align_cut, correlation, cross_fade, fade_method
 
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ def _short_term_energy(mono: "torch.Tensor", centres: "torch.Tensor", half: int)
     return (cs[hi] - cs[lo]) / (hi - lo).clamp(min=1)
 
 
-def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: int, min_end: int) -> int:
+def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: int, min_end: int,
+                   cancel=None) -> int:
     """The end position (exclusive sample index) in the last ``search_samples`` of the clip where the sound is
     quietest: the minimum short-term RMS over 50 ms windows centred on the candidate, computed on the channel mean
     (summed over the batch, so every clip is cut at the same point). Ties go to the latest candidate (least cut).
@@ -48,6 +49,7 @@ def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: i
         sample_rate: Hz.
         search_samples: how far back from the end to look, in samples.
         min_end: the earliest allowed end, in samples.
+        cancel: called between blocks of work; raising from it stops (ComfyUI's Cancel).
 
     Returns:
         the new length ``T'`` with ``max(T - search_samples, min_end) <= T' <= T``.
@@ -60,8 +62,12 @@ def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: i
         return total
     half = max(1, round(WINDOW_SECONDS * sample_rate / 2))
     start = max(first - half, 0)  # only the searched end of the clip (plus half a window) is read
-    mono = waveform[..., start:].double().mean(dim=1)  # [B, T - start]
-    energy = (mono * mono).sum(dim=0)
+    energy = torch.empty(total - start, dtype=torch.float64, device=waveform.device)
+    for lo, hi in cancel_blocks(total - start, cancel):
+        mono = waveform[..., start + lo:start + hi].double().mean(dim=1)  # [B, hi - lo]
+        energy[lo:hi] = (mono * mono).sum(dim=0)
+    if cancel is not None:
+        cancel()
     centres = torch.arange(first - start, total - start + 1, device=energy.device)
     levels = _short_term_energy(energy, centres, half)
     last_min = levels.numel() - 1 - int(torch.argmin(levels.flip(0)))
@@ -86,7 +92,7 @@ def _overlap_samples(total: int, sample_rate: int, overlap_seconds, search_secon
 
 
 def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_seconds: float = 2.0,
-                       search_seconds: float = 0.0) -> tuple["torch.Tensor", dict]:
+                       search_seconds: float = 0.0, cancel=None) -> tuple["torch.Tensor", dict]:
     """Make a clip loop seamlessly by cross-fading its last ``overlap_seconds`` into its first.
 
     With ``T`` samples and an overlap of ``N = round(overlap_seconds * sample_rate)`` samples, the output has
@@ -110,6 +116,8 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
             the channel mean, over the whole batch) within its last ``search_seconds``, so the cut falls where the
             sound is quiet; the output is shorter by the trimmed amount too. Longer than the clip means the whole
             clip (never trimming below twice the overlap).
+        cancel: called between blocks of work (the quiet-end search, the correlation, the cross-fade and the copy,
+            65,536 samples per channel each); raising from it stops (ComfyUI's Cancel).
 
     Returns:
         ``(looped, info)``: ``looped`` is ``float32 [B, C, T - N - trimmed]`` on the input's device; ``info`` is
@@ -121,22 +129,19 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
     Raises:
         ValueError: starting with "Make Seamless Loop:", naming the input, its value and the fix.
     """
-    import torch
-
     x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
     n, search = _overlap_samples(x.shape[-1], sample_rate, overlap_seconds, search_seconds)
     total = end = x.shape[-1]
     if search > 0:
-        end = find_quiet_end(x, sample_rate, min(total, round(search * sample_rate)), 2 * n)
+        end = find_quiet_end(x, sample_rate, min(total, round(search * sample_rate)), 2 * n, cancel)
     aligned = 0
-    if min(correlation(x[b, :, end - n:end], x[b, :, :n]) for b in range(x.shape[0])) < MIN_CORRELATION:
+    if min(correlation(x[b, :, end - n:end], x[b, :, :n], cancel) for b in range(x.shape[0])) < MIN_CORRELATION:
         aligned = align_cut(x, end, n, min(round(ALIGN_SECONDS * sample_rate), end - 2 * n))
         end -= aligned
-    joints = [cross_fade(x[b, :, end - n:end], x[b, :, :n]) for b in range(x.shape[0])]
+    joints = [cross_fade(x[b, :, end - n:end], x[b, :, :n], cancel) for b in range(x.shape[0])]
     correlations = [r for _, r in joints]
     methods = ["phase-aligned" if aligned else fade_method(r) for r in correlations]
-    faded = torch.stack([mixed for mixed, _ in joints])
-    looped = torch.cat([faded, x[..., n:end - n]], dim=-1).contiguous()
+    looped = _joined([mixed for mixed, _ in joints], x, n, end, cancel)
     log.debug("%s: overlap %d samples, trimmed %d, correlation %s", NODE, n, total - end, correlations)
     return looped, {
         "overlap_samples": n, "trimmed_samples": total - end, "aligned_samples": aligned, "loop_start": 0,
@@ -144,6 +149,19 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
         "method": next((m for m in ("phase-aligned", "correlation-adaptive") if m in methods), "equal-power"),
         "correlations": correlations, "methods": methods,
     }
+
+
+def _joined(faded: list, x: "torch.Tensor", n: int, end: int, cancel) -> "torch.Tensor":
+    """The loop ``[B, C, end - n]``: each clip's cross-faded joint (``faded[b]``, ``[C, n]``), then
+    ``x[..., n:end - n]``, copied block by block with a Cancel point before each."""
+    import torch
+
+    looped = torch.empty((*x.shape[:-1], end - n), dtype=x.dtype, device=x.device)
+    for b, mixed in enumerate(faded):
+        looped[b, :, :n] = mixed
+    for start, stop in cancel_blocks(end - 2 * n, cancel):
+        looped[..., n + start:n + stop] = x[..., n + start:n + stop]
+    return looped
 
 
 def _db(mean_square: float) -> float:

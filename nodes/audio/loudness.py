@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..checks import check_sample_rate, is_number
-from .contract import as_batch, to_numpy
+from .contract import as_batch, cancel_blocks, to_numpy
 from .resample import resample_array
 
 if TYPE_CHECKING:
@@ -139,7 +139,10 @@ def _lufs(data: "np.ndarray", sample_rate: int, cancel: Cancel = None) -> float:
     j = np.arange(count, dtype=np.float64)
     lo = (0.4 * (j * 0.25) * sample_rate).astype(np.int64)
     hi = np.minimum((0.4 * (j * 0.25 + 1) * sample_rate).astype(np.int64), frames)
-    sums = np.concatenate([np.zeros((channels, 1)), np.cumsum(weighted * weighted, axis=-1)], axis=-1)
+    sums = np.zeros((channels, frames + 1))  # running sums of squares, in blocks (same additions as one cumsum)
+    for start, stop in cancel_blocks(frames, cancel):
+        block = np.concatenate([sums[:, start:start + 1], weighted[:, start:stop] ** 2], axis=-1)
+        sums[:, start + 1:stop + 1] = np.cumsum(block, axis=-1)[:, 1:]
     z = (sums[:, hi] - sums[:, lo]) / (0.4 * sample_rate)  # [C, blocks] mean squares
     weights = np.array([1.0, 1.0, 1.0, 1.41, 1.41])[:channels]
     with np.errstate(divide="ignore"):
@@ -292,47 +295,75 @@ def true_peak_dbtp(waveform_clip: "torch.Tensor", sample_rate: int, oversample: 
     return _gain_to_db(peak)
 
 
+def _held(need: "np.ndarray", look: int, half: int, pad: int, cancel: Cancel) -> "np.ndarray":
+    """``held[m] = min(ext[m : m + look])`` for ``ext = [1] * pad + need + [1] * (pad + half)``, ``[2 pad + T]``,
+    computed in blocks (a running minimum only reads ``look`` samples around each one)."""
+    import numpy as np
+    from scipy.ndimage import minimum_filter1d
+
+    ext = np.concatenate([np.ones(pad), need, np.ones(pad + half)])
+    held = np.empty(2 * pad + need.size)
+    for start, stop in cancel_blocks(held.size, cancel):
+        lo, hi = max(0, start + half - look), min(ext.size, stop + half + look)
+        window = minimum_filter1d(ext[lo:hi], look, mode="constant", cval=1.0)
+        held[start:stop] = window[start + half - lo:stop + half - lo]
+    return held
+
+
+def _released(held: "np.ndarray", rate: float, cancel: Cancel) -> "np.ndarray":
+    """Exponential release in dB: ``depth[m] = max(held_db[m], depth[m - 1] * exp(-rate))``, as linear gains.
+    Computed as an exp-decayed running maximum in the log domain (vectorised), block by block with the running
+    maximum carried."""
+    import numpy as np
+
+    out = np.empty_like(held)
+    running = -np.inf
+    for start, stop in cancel_blocks(held.size, cancel):
+        depth = -20.0 * np.log10(held[start:stop])  # >= 0 dB of reduction
+        index = np.arange(start, stop, dtype=np.float64) * rate
+        with np.errstate(divide="ignore"):
+            acc = np.maximum.accumulate(np.maximum(np.log(depth) + index, running))
+        running = acc[-1]
+        out[start:stop] = 10.0 ** (-np.maximum(depth, np.exp(acc - index)) / 20.0)
+    return out
+
+
 def limiter_gain(peak: "np.ndarray", threshold: float, sample_rate: int, attack_s: float = ATTACK_S,
-                 release_s: float = RELEASE_S) -> "np.ndarray":
+                 release_s: float = RELEASE_S, cancel: Cancel = None) -> "np.ndarray":
     """Gain envelope of a look-ahead peak limiter: ``gain[n] * peak[n] <= threshold`` for every ``n``.
 
     The needed gain ``min(1, threshold / peak)`` is held (running minimum) over the ``attack_s`` look-ahead,
     released exponentially in dB with time constant ``release_s``, then smoothed by a moving average as long as
     the look-ahead, so the gain ramps down over ``attack_s`` *before* each peak and never rises above the gain
-    that peak needs.
+    that peak needs. Every step runs in blocks of :data:`CHUNK` samples with ``cancel`` called between them.
 
     Args:
         peak: ``float [T]`` per-sample peak (e.g. the 4x-oversampled envelope), linear.
         threshold: the largest allowed ``gain * peak``, linear.
         sample_rate: Hz.
+        cancel: called between blocks; raising from it stops.
 
     Returns:
         ``float64 [T]`` gains in (0, 1].
     """
     import numpy as np
-    from scipy.ndimage import minimum_filter1d
 
     frames = peak.shape[-1]
     half = max(1, int(round(attack_s * sample_rate / 2)))
     look = 2 * half + 1  # odd, so a centred running minimum is a forward one shifted by ``half``
-    need = np.minimum(1.0, threshold / np.maximum(peak, 1e-30))
+    need = np.empty(frames)
+    for start, stop in cancel_blocks(frames, cancel):
+        need[start:stop] = np.minimum(1.0, threshold / np.maximum(peak[start:stop], 1e-30))
     pad = look  # ones either side, so the moving average never reaches outside
-    ext = np.concatenate([np.ones(pad), need, np.ones(pad + half)])
-    held = minimum_filter1d(ext, look, mode="constant", cval=1.0)[half:half + pad + frames + pad]
-    # held[m] = min(ext[m : m + look]); release: depth_db[m] = max(held_db[m], depth_db[m - 1] * c), computed as
-    # exp-decayed running maximum in the log domain (vectorised; no per-sample Python loop)
-    depth = -20.0 * np.log10(held)  # >= 0 dB of reduction
-    rate = 1.0 / max(release_s * sample_rate, 1e-9)  # -log(c) per sample
-    index = np.arange(depth.size, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        log_depth = np.log(depth)  # -inf where no reduction
-    decayed = np.exp(np.maximum.accumulate(log_depth + index * rate) - index * rate)
-    released = 10.0 ** (-np.maximum(depth, decayed) / 20.0)
-    # backward moving average over ``look`` samples: every value averaged at n was held over a window holding n
-    csum = np.concatenate([[0.0], np.cumsum(released)])
-    smooth = (csum[look:] - csum[:-look]) / look  # smooth[k] = mean(released[k : k + look])
-    gain = smooth[pad - look + 1:pad - look + 1 + frames]
-    return np.minimum(gain, need)  # guard against rounding in the running sums
+    released = _released(_held(need, look, half, pad, cancel), 1.0 / max(release_s * sample_rate, 1e-9), cancel)
+    # backward moving average over ``look`` samples: every value averaged at n was held over a window holding n;
+    # gain[n] = mean(released[k : k + look]) with k = n + pad - look + 1
+    gain = np.empty(frames)
+    for start, stop in cancel_blocks(frames, cancel):
+        k = start + pad - look + 1
+        csum = np.concatenate([[0.0], np.cumsum(released[k:k + stop - start + look - 1])])
+        gain[start:stop] = np.minimum((csum[look:] - csum[:-look]) / look, need[start:stop])  # rounding guard
+    return gain
 
 
 def _check_settings(target_lufs, ceiling_dbtp) -> None:
@@ -363,7 +394,9 @@ def _apply_gain(data: "np.ndarray", envelope: "np.ndarray", gain_db: float, ceil
         out_tp = _gain_to_db(float(env.max()))
         if out_tp <= held or attempt == STRICT_PASSES:
             break
-        out = out * limiter_gain(env, _db_to_gain(held - margin), sample_rate)[None, :]
+        gain_curve = limiter_gain(env, _db_to_gain(held - margin), sample_rate, cancel=cancel)
+        for start, stop in cancel_blocks(out.shape[-1], cancel):
+            out[:, start:stop] *= gain_curve[start:stop]
         limited = True
         env = _peak_envelope(out, cancel=cancel)
     trim = 0.0
@@ -491,4 +524,8 @@ def normalize_loudness(waveform: "torch.Tensor", sample_rate: int, target_lufs: 
         log.info("%s: clip %d %.2f -> %.2f LUFS, true peak %.2f -> %.2f dBTP%s", NODE, index + 1,
                  info["input_lufs"], info["output_lufs"], info["input_true_peak_dbtp"],
                  info["output_true_peak_dbtp"], ", limited" if info["limited"] else "")
-    return torch.from_numpy(np.stack(outs).astype(np.float32)), infos
+    result = np.empty((len(outs), *outs[0].shape), dtype=np.float32)
+    for start, stop in cancel_blocks(result.shape[-1], cancel):
+        for index, out in enumerate(outs):
+            result[index, :, start:stop] = out[:, start:stop]
+    return torch.from_numpy(result), infos
