@@ -198,11 +198,36 @@ def _peak_envelope(data: "np.ndarray", oversample: int = OVERSAMPLE, cancel: Can
     return np.maximum(np.maximum(ahead, behind), sample)
 
 
-def _strict_filter() -> "np.ndarray":
+def _strict_phases() -> "np.ndarray":
+    """The verifying meter's filter as its :data:`STRICT_OVERSAMPLE` polyphase components ``[up, 2 h + 1]``
+    (``h`` = :data:`STRICT_HALF_TAPS`): phase ``p`` at original sample ``j`` is ``sum_q g[p, q + h] x[j - q]``,
+    which is ``resample_poly(x, up, 1, window=taps)[up j + p]``."""
+    import numpy as np
     from scipy.signal import firwin
 
-    up = STRICT_OVERSAMPLE
-    return firwin(2 * STRICT_HALF_TAPS * up + 1, 1.0 / up, window=("kaiser", STRICT_BETA))
+    up, half = STRICT_OVERSAMPLE, STRICT_HALF_TAPS
+    taps = firwin(2 * half * up + 1, 1.0 / up, window=("kaiser", STRICT_BETA)) * up
+    phases = np.zeros((up, 2 * half + 1))
+    for p in range(up):
+        for q in range(-half, half + 1):
+            if 0 <= up * q + p + half * up < taps.size:
+                phases[p, q + half] = taps[up * q + p + half * up]
+    return phases
+
+
+def _strict_ahead(data: "np.ndarray", lo: int, hi: int, spectra: dict) -> "np.ndarray":
+    """Per sample ``j`` of ``data[:, lo:hi]``: the largest ``|x|`` of the 8x signal from ``j`` to just before
+    ``j + 1`` (all channels), zeros outside the span. All phases at once by FFT convolution (the same sums as
+    ``resample_poly``, several times faster than its direct form); ``spectra`` caches the filter's FFTs."""
+    import numpy as np
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    half, length = STRICT_HALF_TAPS, hi - lo
+    size = next_fast_len(length + 2 * half, real=True)
+    if size not in spectra:
+        spectra[size] = rfft(spectra["phases"], size, axis=-1)  # [up, size // 2 + 1]
+    conv = irfft(rfft(data[:, lo:hi], size, axis=-1)[:, None, :] * spectra[size], size, axis=-1)
+    return np.abs(conv[..., half:half + length]).max(axis=(0, 1))
 
 
 def strict_envelope(data: "np.ndarray", envelope: "np.ndarray", hot: float, cancel: Cancel = None) -> "np.ndarray":
@@ -210,24 +235,31 @@ def strict_envelope(data: "np.ndarray", envelope: "np.ndarray", hot: float, canc
     peak reaches ``hot`` (linear), to the peaks of an 8x oversampler with a long Kaiser filter (513 taps,
     about -100 dB stop band), per sample over ``n - 1 .. n + 1`` as there. Independent meters (ffmpeg's
     ``ebur128``, long oversamplers) read up to 0.4 dB above a short 4x filter on clicks and crackle; the
-    ceiling is held by this one. ``[T]``, a new array."""
+    ceiling is held by this one. Runs of hot blocks are measured together, up to 65,536 samples at a time (a
+    Cancel point before each). ``[T]``, a new array."""
     import numpy as np
-    from scipy.signal import resample_poly
 
-    up, frames = STRICT_OVERSAMPLE, data.shape[-1]
-    taps = _strict_filter()
+    frames = data.shape[-1]
     out = np.array(envelope, dtype=np.float64)
-    context = STRICT_HALF_TAPS + 1
-    for start in range(0, frames, STRICT_BLOCK):
-        stop = min(frames, start + STRICT_BLOCK)
-        if envelope[start:stop].max() < hot:
+    context, spectra = STRICT_HALF_TAPS + 1, {"phases": _strict_phases()}
+    starts = np.arange(0, frames, STRICT_BLOCK)
+    hot_blocks = np.maximum.reduceat(envelope, starts) >= hot
+    run = CHUNK // STRICT_BLOCK
+    index = 0
+    while index < starts.size:
+        if not hot_blocks[index]:
+            index += 1
             continue
+        last = index
+        while last + 1 < starts.size and last + 1 - index < run and hot_blocks[last + 1]:
+            last += 1
         _check(cancel)
+        start, stop = int(starts[index]), min(frames, int(starts[last]) + STRICT_BLOCK)
         lo, hi = max(0, start - context), min(frames, stop + context)
-        over = np.abs(resample_poly(data[:, lo:hi], up, 1, axis=-1, window=taps)).max(axis=0)
-        ahead = over[:(hi - lo) * up].reshape(hi - lo, up).max(axis=1)
+        ahead = _strict_ahead(data, lo, hi, spectra)
         local = np.maximum(ahead, np.concatenate([[0.0], ahead[:-1]]))[start - lo:stop - lo]
         np.maximum(out[start:stop], local, out=out[start:stop])
+        index = last + 1
     return out
 
 
