@@ -32,10 +32,14 @@ def as_batch(waveform, node: str, what: str = '"audio"') -> "torch.Tensor":
     return batch
 
 
-def require_finite(waveform: "torch.Tensor", node: str, action: str) -> None:
-    """A ``ValueError`` when ``waveform`` holds NaN/inf (``action`` says what the node cannot do with them)."""
+def require_finite(waveform: "torch.Tensor", node: str, action: str, cancel=None) -> None:
+    """A ``ValueError`` when ``waveform`` holds NaN/inf (``action`` says what the node cannot do with them);
+    with ``cancel``, checked in blocks with ``cancel()`` before each."""
     import torch
 
+    if cancel is not None and all(bool(torch.isfinite(waveform[..., start:stop]).all())
+                                  for start, stop in cancel_blocks(waveform.shape[-1], cancel)):
+        return
     finite = torch.isfinite(waveform)
     if not bool(finite.all()):
         bad = int((~finite).sum())
@@ -43,11 +47,11 @@ def require_finite(waveform: "torch.Tensor", node: str, action: str) -> None:
                          "Check the upstream node that made the audio (e.g. run the model in fp32).")
 
 
-def require_rate_and_finite(waveform: "torch.Tensor", sample_rate, node: str, action: str) -> int:
+def require_rate_and_finite(waveform: "torch.Tensor", sample_rate, node: str, action: str, cancel=None) -> int:
     """``sample_rate`` as an int, or a ``ValueError`` when it is not a whole number of Hz or ``waveform`` holds
     NaN/inf (``action`` says what the node cannot do with them)."""
     rate = check_sample_rate(node, sample_rate)
-    require_finite(waveform, node, action)
+    require_finite(waveform, node, action, cancel)
     return rate
 
 
@@ -63,11 +67,11 @@ def cancel_blocks(total: int, cancel=None, size: int = CANCEL_BLOCK):
         yield start, min(total, start + size)
 
 
-def check_clip(waveform, sample_rate, node: str, action: str) -> tuple["torch.Tensor", int]:
+def check_clip(waveform, sample_rate, node: str, action: str, cancel=None) -> tuple["torch.Tensor", int]:
     """``(waveform as float32 [B, C, T], sample_rate as int)`` for a plain function's waveform input (a 2-D
     ``[C, T]`` is one clip), or a ``ValueError`` naming ``node`` (``action``: what it cannot do with NaN/inf)."""
     waveform = as_batch(waveform, node).float()
-    return waveform, require_rate_and_finite(waveform, sample_rate, node, action)
+    return waveform, require_rate_and_finite(waveform, sample_rate, node, action, cancel)
 
 
 def check_audio(audio, node: str, what: str = '"audio"') -> tuple["torch.Tensor", int]:

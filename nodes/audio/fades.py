@@ -107,7 +107,7 @@ def apply_fades(waveform: "torch.Tensor", sample_rate: int, fade_in_seconds: flo
     import torch
 
     _check_curve(curve)
-    x, sample_rate = check_clip(waveform, sample_rate, NODE, "fading cannot fix them")
+    x, sample_rate = check_clip(waveform, sample_rate, NODE, "fading cannot fix them", cancel)
     total = x.shape[-1]
     n_in = _fade_samples("fade_in_seconds", fade_in_seconds, sample_rate, total)
     n_out = _fade_samples("fade_out_seconds", fade_out_seconds, sample_rate, total)

@@ -129,7 +129,7 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
     Raises:
         ValueError: starting with "Make Seamless Loop:", naming the input, its value and the fix.
     """
-    x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
+    x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them", cancel)
     n, search = _overlap_samples(x.shape[-1], sample_rate, overlap_seconds, search_seconds)
     total = end = x.shape[-1]
     if search > 0:

@@ -182,20 +182,25 @@ def _oversampled_abs(data: "np.ndarray", oversample: int, cancel: Cancel = None)
 
 def _peak_envelope(data: "np.ndarray", oversample: int = OVERSAMPLE, cancel: Cancel = None) -> "np.ndarray":
     """Per original sample ``n``: the largest oversampled ``|x|`` from sample ``n - 1`` to ``n + 1`` (so every
-    inter-sample peak is seen by both its neighbours), and at least the sample peak ``|x[n]|``. ``[T]``."""
+    inter-sample peak is seen by both its neighbours), and at least the sample peak ``|x[n]|``. ``[T]``; long
+    clips in chunks (:func:`_oversampled_abs`'s, with its context), a Cancel point before each."""
     import numpy as np
 
     frames = data.shape[-1]
-    sample = np.abs(data).max(axis=0)
     if oversample == 1:
-        return sample
-    over = _oversampled_abs(data, oversample, cancel)[:frames * oversample]
-    over = np.concatenate([over, np.zeros(frames * oversample - over.size)])
-    ahead = over[0::oversample].copy()  # max of the oversampled points from n to just before n + 1
-    for k in range(1, oversample):
-        np.maximum(ahead, over[k::oversample], out=ahead)
-    behind = np.concatenate([[0.0], ahead[:-1]])  # from n - 1 to just before n
-    return np.maximum(np.maximum(ahead, behind), sample)
+        return np.abs(data).max(axis=0)
+    out = np.empty(frames)  # first: max of the oversampled points from n to just before n + 1
+    for start, stop in cancel_blocks(frames, cancel):
+        lo, hi = max(0, start - CONTEXT), min(frames, stop + CONTEXT)
+        up = np.abs(resample_array(data[:, lo:hi], 1, oversample)).max(axis=0)
+        out[start:stop] = up[(start - lo) * oversample:(stop - lo) * oversample].reshape(-1, oversample).max(axis=1)
+    previous = 0.0
+    for start, stop in cancel_blocks(frames, cancel):  # then with n - 1 to n, and the sample peak
+        ahead = out[start:stop].copy()
+        behind = np.concatenate([[previous], ahead[:-1]])
+        previous = ahead[-1]
+        out[start:stop] = np.maximum(np.maximum(ahead, behind), np.abs(data[:, start:stop]).max(axis=0))
+    return out
 
 
 def _strict_phases() -> "np.ndarray":
@@ -272,12 +277,11 @@ def remove_dc(data: "np.ndarray", sample_rate: int, cancel: Cancel = None) -> tu
     from scipy.signal import butter, sosfilt
 
     mean = data.mean(axis=-1, keepdims=True)
-    out = data - mean
+    out = np.empty_like(data)
     sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sample_rate, output="sos")
     state = np.zeros((sos.shape[0], out.shape[0], 2))
-    for start in range(0, out.shape[-1], CHUNK):
-        _check(cancel)
-        out[:, start:start + CHUNK], state = sosfilt(sos, out[:, start:start + CHUNK], axis=-1, zi=state)
+    for start, stop in cancel_blocks(out.shape[-1], cancel):
+        out[:, start:stop], state = sosfilt(sos, data[:, start:stop] - mean, axis=-1, zi=state)
     return out, _gain_to_db(float(np.abs(mean).max()))
 
 
@@ -415,9 +419,12 @@ def _apply_gain(data: "np.ndarray", envelope: "np.ndarray", gain_db: float, ceil
     :data:`TP_GUARD_DB`, the limiter aiming ``margin`` dB under that (each pass limits what the one before left,
     measured again). Returns ``(out, true peak dBTP, trim dB, limited)``; ``trim`` (<= 0) is the static gain that
     took off a rare overshoot the passes left."""
+    import numpy as np
+
     gain = _db_to_gain(gain_db)
-    out = data * gain
-    env = envelope * gain
+    out, env = np.empty_like(data), np.empty_like(envelope)
+    for start, stop in cancel_blocks(out.shape[-1], cancel):
+        out[:, start:stop], env[start:stop] = data[:, start:stop] * gain, envelope[start:stop] * gain
     hot = _db_to_gain(ceiling - TP_GUARD_DB - HOT_DB)
     held = ceiling - TP_GUARD_DB
     limited = False
