@@ -27,15 +27,21 @@ AROUND_SECONDS = 1.0  # span around the joint for loop_seam_metrics' reference l
 _FLOOR_DB = -200.0  # level of digital silence
 
 
-def _short_term_energy(mono: "torch.Tensor", centres: "torch.Tensor", half: int) -> "torch.Tensor":
-    """Mean square of ``mono float64 [T]`` over ``[c - half, c + half)`` for each centre ``c``, clipped to the clip."""
+def _short_term_energy(mono: "torch.Tensor", centres: "torch.Tensor", half: int, cancel=None) -> "torch.Tensor":
+    """Mean square of ``mono float64 [T]`` over ``[c - half, c + half)`` for each centre ``c``, clipped to the clip;
+    in blocks (running sum carried), ``cancel()`` before each."""
     import torch
 
     total = mono.shape[-1]
-    cs = torch.cat([mono.new_zeros(1), torch.cumsum(mono, 0)])
-    lo = (centres - half).clamp(0, total)
-    hi = (centres + half).clamp(0, total)
-    return (cs[hi] - cs[lo]) / (hi - lo).clamp(min=1)
+    cs = mono.new_zeros(total + 1)
+    for start, stop in cancel_blocks(total, cancel):
+        cs[start + 1:stop + 1] = torch.cumsum(torch.cat([cs[start:start + 1], mono[start:stop]]), 0)[1:]
+    levels = mono.new_empty(centres.shape[0])
+    for start, stop in cancel_blocks(centres.shape[0], cancel):
+        lo = (centres[start:stop] - half).clamp(0, total)
+        hi = (centres[start:stop] + half).clamp(0, total)
+        levels[start:stop] = (cs[hi] - cs[lo]) / (hi - lo).clamp(min=1)
+    return levels
 
 
 def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: int, min_end: int,
@@ -66,10 +72,8 @@ def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: i
     for lo, hi in cancel_blocks(total - start, cancel):
         mono = waveform[..., start + lo:start + hi].double().mean(dim=1)  # [B, hi - lo]
         energy[lo:hi] = (mono * mono).sum(dim=0)
-    if cancel is not None:
-        cancel()
     centres = torch.arange(first - start, total - start + 1, device=energy.device)
-    levels = _short_term_energy(energy, centres, half)
+    levels = _short_term_energy(energy, centres, half, cancel)
     last_min = levels.numel() - 1 - int(torch.argmin(levels.flip(0)))
     return start + int(centres[last_min])
 

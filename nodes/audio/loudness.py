@@ -82,7 +82,7 @@ def _as_clip(waveform_clip, node: str) -> "np.ndarray":
     return data
 
 
-def _check_clip(data: "np.ndarray", sample_rate: int, node: str) -> None:
+def _check_clip(data: "np.ndarray", sample_rate: int, node: str, cancel: Cancel = None) -> None:
     import numpy as np
 
     channels, frames = data.shape
@@ -92,7 +92,7 @@ def _check_clip(data: "np.ndarray", sample_rate: int, node: str) -> None:
     if channels > MAX_CHANNELS:
         raise ValueError(f'{node}: "audio" has {channels} channels but BS.1770 loudness is defined for at most '
                          f"{MAX_CHANNELS} (L, R, C, Ls, Rs). Mix down to stereo or mono first.")
-    if not np.isfinite(data).all():
+    if not all(np.isfinite(data[:, start:stop]).all() for start, stop in cancel_blocks(frames, cancel)):
         bad = int((~np.isfinite(data)).sum())
         raise ValueError(f'{node}: "audio" contains {bad} NaN or inf samples (of {data.size}), so its loudness '
                          "cannot be measured. Check the upstream node (try fp32 precision there).")
@@ -245,7 +245,9 @@ def strict_envelope(data: "np.ndarray", envelope: "np.ndarray", hot: float, canc
     import numpy as np
 
     frames = data.shape[-1]
-    out = np.array(envelope, dtype=np.float64)
+    out = np.empty(frames)
+    for start, stop in cancel_blocks(frames, cancel):
+        out[start:stop] = envelope[start:stop]
     context, spectra = STRICT_HALF_TAPS + 1, {"phases": _strict_phases()}
     starts = np.arange(0, frames, STRICT_BLOCK)
     hot_blocks = np.maximum.reduceat(envelope, starts) >= hot
@@ -276,7 +278,10 @@ def remove_dc(data: "np.ndarray", sample_rate: int, cancel: Cancel = None) -> tu
     import numpy as np
     from scipy.signal import butter, sosfilt
 
-    mean = data.mean(axis=-1, keepdims=True)
+    mean = np.zeros((data.shape[0], 1))
+    for start, stop in cancel_blocks(data.shape[-1], cancel):
+        mean += data[:, start:stop].sum(axis=-1, keepdims=True)
+    mean /= data.shape[-1]
     out = np.empty_like(data)
     sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sample_rate, output="sos")
     state = np.zeros((sos.shape[0], out.shape[0], 2))
@@ -337,7 +342,9 @@ def _held(need: "np.ndarray", look: int, half: int, pad: int, cancel: Cancel) ->
     import numpy as np
     from scipy.ndimage import minimum_filter1d
 
-    ext = np.concatenate([np.ones(pad), need, np.ones(pad + half)])
+    ext = np.ones(2 * pad + half + need.size)
+    for start, stop in cancel_blocks(need.size, cancel):
+        ext[pad + start:pad + stop] = need[start:stop]
     held = np.empty(2 * pad + need.size)
     for start, stop in cancel_blocks(held.size, cancel):
         lo, hi = max(0, start + half - look), min(ext.size, stop + half + look)
@@ -554,7 +561,7 @@ def normalize_loudness(waveform: "torch.Tensor", sample_rate: int, target_lufs: 
     sample_rate = check_sample_rate(NODE, sample_rate, '"sample_rate"')
     batch = to_numpy(as_batch(waveform, NODE))
     for clip in batch:
-        _check_clip(clip, sample_rate, NODE)
+        _check_clip(clip, sample_rate, NODE, cancel)
     outs, infos = [], []
     for index, clip in enumerate(batch):
         out, info = _normalize_clip(clip, sample_rate, float(target_lufs), float(ceiling_dbtp), index, cancel)
