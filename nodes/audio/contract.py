@@ -34,10 +34,14 @@ def as_batch(waveform, node: str, what: str = '"audio"') -> "torch.Tensor":
     return batch
 
 
-def require_finite(waveform: "torch.Tensor", node: str, action: str) -> None:
-    """A ``ValueError`` when ``waveform`` holds NaN/inf (``action`` says what the node cannot do with them)."""
+def require_finite(waveform: "torch.Tensor", node: str, action: str, cancel=None) -> None:
+    """A ``ValueError`` when ``waveform`` holds NaN/inf (``action`` says what the node cannot do with them);
+    with ``cancel``, checked in blocks with ``cancel()`` before each."""
     import torch
 
+    if cancel is not None and all(bool(torch.isfinite(waveform[..., start:stop]).all())
+                                  for start, stop in cancel_blocks(waveform.shape[-1], cancel)):
+        return
     finite = torch.isfinite(waveform)
     if not bool(finite.all()):
         bad = int((~finite).sum())
@@ -45,19 +49,31 @@ def require_finite(waveform: "torch.Tensor", node: str, action: str) -> None:
                          "Check the upstream node that made the audio (e.g. run the model in fp32).")
 
 
-def require_rate_and_finite(waveform: "torch.Tensor", sample_rate, node: str, action: str) -> int:
+def require_rate_and_finite(waveform: "torch.Tensor", sample_rate, node: str, action: str, cancel=None) -> int:
     """``sample_rate`` as an int, or a ``ValueError`` when it is not a whole number of Hz or ``waveform`` holds
     NaN/inf (``action`` says what the node cannot do with them)."""
     rate = check_sample_rate(node, sample_rate)
-    require_finite(waveform, node, action)
+    require_finite(waveform, node, action, cancel)
     return rate
 
 
-def check_clip(waveform, sample_rate, node: str, action: str) -> tuple["torch.Tensor", int]:
+CANCEL_BLOCK = 1 << 16  # samples per channel of long DSP work between two Cancel checks
+
+
+def cancel_blocks(total: int, cancel=None, size: int = CANCEL_BLOCK):
+    """``(start, stop)`` over ``range(total)`` in steps of ``size``, calling ``cancel()`` (when given) before each:
+    long DSP loops run block by block so that raising from it (ComfyUI's Cancel) stops them within a block."""
+    for start in range(0, total, size):
+        if cancel is not None:
+            cancel()
+        yield start, min(total, start + size)
+
+
+def check_clip(waveform, sample_rate, node: str, action: str, cancel=None) -> tuple["torch.Tensor", int]:
     """``(waveform as float32 [B, C, T], sample_rate as int)`` for a plain function's waveform input (a 2-D
     ``[C, T]`` is one clip), or a ``ValueError`` naming ``node`` (``action``: what it cannot do with NaN/inf)."""
     waveform = as_batch(waveform, node).float()
-    return waveform, require_rate_and_finite(waveform, sample_rate, node, action)
+    return waveform, require_rate_and_finite(waveform, sample_rate, node, action, cancel)
 
 
 def check_audio(audio, node: str, what: str = '"audio"') -> tuple["torch.Tensor", int]:

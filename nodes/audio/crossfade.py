@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from .contract import cancel_blocks
+
 if TYPE_CHECKING:
     import torch
 
@@ -49,14 +51,17 @@ def fade_method(r: float) -> str:
     return "equal-power" if abs(r) < EQUAL_POWER_WITHIN else "correlation-adaptive"
 
 
-def correlation(a: "torch.Tensor", b: "torch.Tensor") -> float:
+def correlation(a: "torch.Tensor", b: "torch.Tensor", cancel=None) -> float:
     """Normalised correlation ``sum(a b) / sqrt(sum(a^2) sum(b^2))`` (no mean removal: it is what sets the power
-    of ``a + b``); 0 when either is silent."""
-    a, b = a.double(), b.double()
-    denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    of ``a + b``); 0 when either is silent. Summed in blocks along the last axis, ``cancel()`` before each."""
+    ab = aa = bb = 0.0
+    for start, stop in cancel_blocks(a.shape[-1], cancel):
+        x, y = a[..., start:stop].double(), b[..., start:stop].double()
+        ab, aa, bb = ab + float((x * y).sum()), aa + float((x * x).sum()), bb + float((y * y).sum())
+    denom = math.sqrt(aa * bb)
     if denom == 0.0:
         return 0.0
-    return max(-1.0, min(1.0, float((a * b).sum()) / denom))
+    return max(-1.0, min(1.0, ab / denom))
 
 
 def align_cut(x: "torch.Tensor", end: int, n: int, max_shift: int) -> int:
@@ -79,12 +84,18 @@ def align_cut(x: "torch.Tensor", end: int, n: int, max_shift: int) -> int:
     return max_shift - best if float(r[best]) > float(r[max_shift]) + 1e-9 else 0
 
 
-def cross_fade(tail: "torch.Tensor", head: "torch.Tensor") -> tuple["torch.Tensor", float]:
+def cross_fade(tail: "torch.Tensor", head: "torch.Tensor", cancel=None) -> tuple["torch.Tensor", float]:
     """Cross-fade ``tail`` out and ``head`` in (both ``[C, n]``) with gains that keep the expected power at 1 for
     their measured correlation (equal-power when it is near 0), so the level through the joint stays steady.
-    Returns ``(mixed [C, n] float32 on tail's device, correlation)``."""
-    r = correlation(tail, head)
+    Returns ``(mixed [C, n] float32 on tail's device, correlation)``. Long fades run in blocks, ``cancel()``
+    before each (raising from it stops: ComfyUI's Cancel)."""
+    import torch
+
+    r = correlation(tail, head, cancel)
     gain_r = 0.0 if fade_method(r) == "equal-power" else r
     g_in, g_out = (g.to(tail.device) for g in cross_fade_gains(tail.shape[-1], gain_r))
-    mixed = tail.double() * g_out + head.double() * g_in
-    return mixed.float(), r
+    mixed = torch.empty(tail.shape, dtype=torch.float32, device=tail.device)
+    for start, stop in cancel_blocks(tail.shape[-1], cancel):
+        part = tail[..., start:stop].double() * g_out[start:stop] + head[..., start:stop].double() * g_in[start:stop]
+        mixed[..., start:stop] = part
+    return mixed, r

@@ -7,7 +7,7 @@ import numbers
 from typing import TYPE_CHECKING
 
 from ..checks import check_seconds
-from .contract import check_clip
+from .contract import cancel_blocks, check_clip
 
 if TYPE_CHECKING:
     import torch
@@ -46,7 +46,14 @@ def fade_curve(n: int, curve: str) -> "torch.Tensor":
     n = int(n)
     if n <= 1:
         return torch.zeros(n, dtype=torch.float32)
-    t = torch.arange(n, dtype=torch.float64) / (n - 1)
+    return _curve_at(torch.arange(n), n, curve)
+
+
+def _curve_at(index: "torch.Tensor", n: int, curve: str) -> "torch.Tensor":
+    """Values ``index`` (integers in ``0..n - 1``, ``n >= 2``) of :func:`fade_curve`'s curve, ``float32``."""
+    import torch
+
+    t = index.to(torch.float64) / (n - 1)
     if curve == "linear":
         g = t
     elif curve == "equal-power":
@@ -55,7 +62,7 @@ def fade_curve(n: int, curve: str) -> "torch.Tensor":
         floor = 10.0 ** (-EXPONENTIAL_RANGE_DB / 20.0)
         g = (torch.pow(10.0, -EXPONENTIAL_RANGE_DB * (1.0 - t) / 20.0) - floor) / (1.0 - floor)
     g = g.clamp(0.0, 1.0)
-    g[0], g[-1] = 0.0, 1.0
+    g[index == 0], g[index == n - 1] = 0.0, 1.0
     return g.float()
 
 
@@ -73,7 +80,7 @@ def _fade_samples(name: str, seconds, sample_rate: int, total: int) -> int:
 
 
 def apply_fades(waveform: "torch.Tensor", sample_rate: int, fade_in_seconds: float = 0.0,
-                fade_out_seconds: float = 0.0, curve: str = "equal-power") -> "torch.Tensor":
+                fade_out_seconds: float = 0.0, curve: str = "equal-power", cancel=None) -> "torch.Tensor":
     """Fade the start of each clip in and its end out.
 
     The first ``round(fade_in_seconds * sample_rate)`` samples are multiplied by :func:`fade_curve`, the last
@@ -87,6 +94,8 @@ def apply_fades(waveform: "torch.Tensor", sample_rate: int, fade_in_seconds: flo
         fade_in_seconds: fade-in length in seconds, 0 to the clip length.
         fade_out_seconds: fade-out length in seconds, 0 to the clip length.
         curve: one of :data:`CURVES`: "linear", "equal-power" (``sin``) or "exponential" (even in dB over 60 dB).
+        cancel: called between blocks of work (65,536 samples per channel each); raising from it stops (ComfyUI's
+            Cancel).
 
     Returns:
         ``float32 [B, C, T]``, a new tensor on the input's device; bit-identical to a float32 input when both fades
@@ -98,13 +107,27 @@ def apply_fades(waveform: "torch.Tensor", sample_rate: int, fade_in_seconds: flo
     import torch
 
     _check_curve(curve)
-    x, sample_rate = check_clip(waveform, sample_rate, NODE, "fading cannot fix them")
+    x, sample_rate = check_clip(waveform, sample_rate, NODE, "fading cannot fix them", cancel)
     total = x.shape[-1]
     n_in = _fade_samples("fade_in_seconds", fade_in_seconds, sample_rate, total)
     n_out = _fade_samples("fade_out_seconds", fade_out_seconds, sample_rate, total)
-    out = x.to(dtype=torch.float32, copy=True)  # x may be the input itself (or a view of it)
-    if n_in:
-        out[..., :n_in] *= fade_curve(n_in, curve).to(out.device)
-    if n_out:
-        out[..., total - n_out:] *= fade_curve(n_out, curve).flip(0).to(out.device)
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)  # x may be the input itself (or a view of it)
+    for start, stop in cancel_blocks(total, cancel):
+        out[..., start:stop] = x[..., start:stop]
+    _fade(out, 0, n_in, curve, False, cancel)
+    _fade(out, total - n_out, n_out, curve, True, cancel)
     return out
+
+
+def _fade(out: "torch.Tensor", offset: int, n: int, curve: str, falling: bool, cancel) -> None:
+    """``out[..., offset:offset + n] *=`` :func:`fade_curve` ``(n, curve)`` (reversed when ``falling``), in place,
+    computed block by block with a Cancel point before each."""
+    import torch
+
+    if n == 1:
+        out[..., offset] = 0.0
+        return
+    for start, stop in cancel_blocks(n, cancel):
+        index = torch.arange(start, stop)
+        gains = _curve_at(n - 1 - index if falling else index, n, curve)
+        out[..., offset + start:offset + stop] *= gains.to(out.device)

@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..checks import check_seconds, format_seconds
-from .contract import check_clip
+from .contract import cancel_blocks, check_clip
 from .crossfade import ALIGN_SECONDS, MIN_CORRELATION, align_cut, correlation, cross_fade, fade_method
 
 if TYPE_CHECKING:
@@ -27,18 +27,25 @@ AROUND_SECONDS = 1.0  # span around the joint for loop_seam_metrics' reference l
 _FLOOR_DB = -200.0  # level of digital silence
 
 
-def _short_term_energy(mono: "torch.Tensor", centres: "torch.Tensor", half: int) -> "torch.Tensor":
-    """Mean square of ``mono float64 [T]`` over ``[c - half, c + half)`` for each centre ``c``, clipped to the clip."""
+def _short_term_energy(mono: "torch.Tensor", centres: "torch.Tensor", half: int, cancel=None) -> "torch.Tensor":
+    """Mean square of ``mono float64 [T]`` over ``[c - half, c + half)`` for each centre ``c``, clipped to the clip;
+    in blocks (running sum carried), ``cancel()`` before each."""
     import torch
 
     total = mono.shape[-1]
-    cs = torch.cat([mono.new_zeros(1), torch.cumsum(mono, 0)])
-    lo = (centres - half).clamp(0, total)
-    hi = (centres + half).clamp(0, total)
-    return (cs[hi] - cs[lo]) / (hi - lo).clamp(min=1)
+    cs = mono.new_zeros(total + 1)
+    for start, stop in cancel_blocks(total, cancel):
+        cs[start + 1:stop + 1] = torch.cumsum(torch.cat([cs[start:start + 1], mono[start:stop]]), 0)[1:]
+    levels = mono.new_empty(centres.shape[0])
+    for start, stop in cancel_blocks(centres.shape[0], cancel):
+        lo = (centres[start:stop] - half).clamp(0, total)
+        hi = (centres[start:stop] + half).clamp(0, total)
+        levels[start:stop] = (cs[hi] - cs[lo]) / (hi - lo).clamp(min=1)
+    return levels
 
 
-def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: int, min_end: int) -> int:
+def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: int, min_end: int,
+                   cancel=None) -> int:
     """The end position (exclusive sample index) in the last ``search_samples`` of the clip where the sound is
     quietest: the minimum short-term RMS over 50 ms windows centred on the candidate, computed on the channel mean
     (summed over the batch, so every clip is cut at the same point). Ties go to the latest candidate (least cut).
@@ -48,6 +55,7 @@ def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: i
         sample_rate: Hz.
         search_samples: how far back from the end to look, in samples.
         min_end: the earliest allowed end, in samples.
+        cancel: called between blocks of work; raising from it stops (ComfyUI's Cancel).
 
     Returns:
         the new length ``T'`` with ``max(T - search_samples, min_end) <= T' <= T``.
@@ -60,10 +68,12 @@ def find_quiet_end(waveform: "torch.Tensor", sample_rate: int, search_samples: i
         return total
     half = max(1, round(WINDOW_SECONDS * sample_rate / 2))
     start = max(first - half, 0)  # only the searched end of the clip (plus half a window) is read
-    mono = waveform[..., start:].double().mean(dim=1)  # [B, T - start]
-    energy = (mono * mono).sum(dim=0)
+    energy = torch.empty(total - start, dtype=torch.float64, device=waveform.device)
+    for lo, hi in cancel_blocks(total - start, cancel):
+        mono = waveform[..., start + lo:start + hi].double().mean(dim=1)  # [B, hi - lo]
+        energy[lo:hi] = (mono * mono).sum(dim=0)
     centres = torch.arange(first - start, total - start + 1, device=energy.device)
-    levels = _short_term_energy(energy, centres, half)
+    levels = _short_term_energy(energy, centres, half, cancel)
     last_min = levels.numel() - 1 - int(torch.argmin(levels.flip(0)))
     return start + int(centres[last_min])
 
@@ -86,7 +96,7 @@ def _overlap_samples(total: int, sample_rate: int, overlap_seconds, search_secon
 
 
 def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_seconds: float = 2.0,
-                       search_seconds: float = 0.0) -> tuple["torch.Tensor", dict]:
+                       search_seconds: float = 0.0, cancel=None) -> tuple["torch.Tensor", dict]:
     """Make a clip loop seamlessly by cross-fading its last ``overlap_seconds`` into its first.
 
     With ``T`` samples and an overlap of ``N = round(overlap_seconds * sample_rate)`` samples, the output has
@@ -110,6 +120,8 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
             the channel mean, over the whole batch) within its last ``search_seconds``, so the cut falls where the
             sound is quiet; the output is shorter by the trimmed amount too. Longer than the clip means the whole
             clip (never trimming below twice the overlap).
+        cancel: called between blocks of work (the quiet-end search, the correlation, the cross-fade and the copy,
+            65,536 samples per channel each); raising from it stops (ComfyUI's Cancel).
 
     Returns:
         ``(looped, info)``: ``looped`` is ``float32 [B, C, T - N - trimmed]`` on the input's device; ``info`` is
@@ -121,22 +133,19 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
     Raises:
         ValueError: starting with "Make Seamless Loop:", naming the input, its value and the fix.
     """
-    import torch
-
-    x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
+    x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them", cancel)
     n, search = _overlap_samples(x.shape[-1], sample_rate, overlap_seconds, search_seconds)
     total = end = x.shape[-1]
     if search > 0:
-        end = find_quiet_end(x, sample_rate, min(total, round(search * sample_rate)), 2 * n)
+        end = find_quiet_end(x, sample_rate, min(total, round(search * sample_rate)), 2 * n, cancel)
     aligned = 0
-    if min(correlation(x[b, :, end - n:end], x[b, :, :n]) for b in range(x.shape[0])) < MIN_CORRELATION:
+    if min(correlation(x[b, :, end - n:end], x[b, :, :n], cancel) for b in range(x.shape[0])) < MIN_CORRELATION:
         aligned = align_cut(x, end, n, min(round(ALIGN_SECONDS * sample_rate), end - 2 * n))
         end -= aligned
-    joints = [cross_fade(x[b, :, end - n:end], x[b, :, :n]) for b in range(x.shape[0])]
+    joints = [cross_fade(x[b, :, end - n:end], x[b, :, :n], cancel) for b in range(x.shape[0])]
     correlations = [r for _, r in joints]
     methods = ["phase-aligned" if aligned else fade_method(r) for r in correlations]
-    faded = torch.stack([mixed for mixed, _ in joints])
-    looped = torch.cat([faded, x[..., n:end - n]], dim=-1).contiguous()
+    looped = _joined([mixed for mixed, _ in joints], x, n, end, cancel)
     log.debug("%s: overlap %d samples, trimmed %d, correlation %s", NODE, n, total - end, correlations)
     return looped, {
         "overlap_samples": n, "trimmed_samples": total - end, "aligned_samples": aligned, "loop_start": 0,
@@ -144,6 +153,19 @@ def make_seamless_loop(waveform: "torch.Tensor", sample_rate: int, overlap_secon
         "method": next((m for m in ("phase-aligned", "correlation-adaptive") if m in methods), "equal-power"),
         "correlations": correlations, "methods": methods,
     }
+
+
+def _joined(faded: list, x: "torch.Tensor", n: int, end: int, cancel) -> "torch.Tensor":
+    """The loop ``[B, C, end - n]``: each clip's cross-faded joint (``faded[b]``, ``[C, n]``), then
+    ``x[..., n:end - n]``, copied block by block with a Cancel point before each."""
+    import torch
+
+    looped = torch.empty((*x.shape[:-1], end - n), dtype=x.dtype, device=x.device)
+    for b, mixed in enumerate(faded):
+        looped[b, :, :n] = mixed
+    for start, stop in cancel_blocks(end - 2 * n, cancel):
+        looped[..., n + start:n + stop] = x[..., n + start:n + stop]
+    return looped
 
 
 def _db(mean_square: float) -> float:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..checks import check_sample_rate, is_number
-from .contract import as_batch, to_numpy
+from .contract import as_batch, cancel_blocks, to_numpy
 from .resample import resample_array
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _as_clip(waveform_clip, node: str) -> "np.ndarray":
     return data
 
 
-def _check_clip(data: "np.ndarray", sample_rate: int, node: str) -> None:
+def _check_clip(data: "np.ndarray", sample_rate: int, node: str, cancel: Cancel = None) -> None:
     import numpy as np
 
     channels, frames = data.shape
@@ -92,7 +92,7 @@ def _check_clip(data: "np.ndarray", sample_rate: int, node: str) -> None:
     if channels > MAX_CHANNELS:
         raise ValueError(f'{node}: "audio" has {channels} channels but BS.1770 loudness is defined for at most '
                          f"{MAX_CHANNELS} (L, R, C, Ls, Rs). Mix down to stereo or mono first.")
-    if not np.isfinite(data).all():
+    if not all(np.isfinite(data[:, start:stop]).all() for start, stop in cancel_blocks(frames, cancel)):
         bad = int((~np.isfinite(data)).sum())
         raise ValueError(f'{node}: "audio" contains {bad} NaN or inf samples (of {data.size}), so its loudness '
                          "cannot be measured. Check the upstream node (try fp32 precision there).")
@@ -141,7 +141,10 @@ def _lufs(data: "np.ndarray", sample_rate: int, cancel: Cancel = None) -> float:
     j = np.arange(count, dtype=np.float64)
     lo = (0.4 * (j * 0.25) * sample_rate).astype(np.int64)
     hi = np.minimum((0.4 * (j * 0.25 + 1) * sample_rate).astype(np.int64), frames)
-    sums = np.concatenate([np.zeros((channels, 1)), np.cumsum(weighted * weighted, axis=-1)], axis=-1)
+    sums = np.zeros((channels, frames + 1))  # running sums of squares, in blocks (same additions as one cumsum)
+    for start, stop in cancel_blocks(frames, cancel):
+        block = np.concatenate([sums[:, start:start + 1], weighted[:, start:stop] ** 2], axis=-1)
+        sums[:, start + 1:stop + 1] = np.cumsum(block, axis=-1)[:, 1:]
     z = (sums[:, hi] - sums[:, lo]) / (0.4 * sample_rate)  # [C, blocks] mean squares
     weights = np.array([1.0, 1.0, 1.0, 1.41, 1.41])[:channels]
     with np.errstate(divide="ignore"):
@@ -181,27 +184,57 @@ def _oversampled_abs(data: "np.ndarray", oversample: int, cancel: Cancel = None)
 
 def _peak_envelope(data: "np.ndarray", oversample: int = OVERSAMPLE, cancel: Cancel = None) -> "np.ndarray":
     """Per original sample ``n``: the largest oversampled ``|x|`` from sample ``n - 1`` to ``n + 1`` (so every
-    inter-sample peak is seen by both its neighbours), and at least the sample peak ``|x[n]|``. ``[T]``."""
+    inter-sample peak is seen by both its neighbours), and at least the sample peak ``|x[n]|``. ``[T]``; long
+    clips in chunks (:func:`_oversampled_abs`'s, with its context), a Cancel point before each."""
     import numpy as np
 
     frames = data.shape[-1]
-    sample = np.abs(data).max(axis=0)
     if oversample == 1:
-        return sample
-    over = _oversampled_abs(data, oversample, cancel)[:frames * oversample]
-    over = np.concatenate([over, np.zeros(frames * oversample - over.size)])
-    ahead = over[0::oversample].copy()  # max of the oversampled points from n to just before n + 1
-    for k in range(1, oversample):
-        np.maximum(ahead, over[k::oversample], out=ahead)
-    behind = np.concatenate([[0.0], ahead[:-1]])  # from n - 1 to just before n
-    return np.maximum(np.maximum(ahead, behind), sample)
+        return np.abs(data).max(axis=0)
+    out = np.empty(frames)  # first: max of the oversampled points from n to just before n + 1
+    for start, stop in cancel_blocks(frames, cancel):
+        lo, hi = max(0, start - CONTEXT), min(frames, stop + CONTEXT)
+        up = np.abs(resample_array(data[:, lo:hi], 1, oversample)).max(axis=0)
+        out[start:stop] = up[(start - lo) * oversample:(stop - lo) * oversample].reshape(-1, oversample).max(axis=1)
+    previous = 0.0
+    for start, stop in cancel_blocks(frames, cancel):  # then with n - 1 to n, and the sample peak
+        ahead = out[start:stop].copy()
+        behind = np.concatenate([[previous], ahead[:-1]])
+        previous = ahead[-1]
+        out[start:stop] = np.maximum(np.maximum(ahead, behind), np.abs(data[:, start:stop]).max(axis=0))
+    return out
 
 
-def _strict_filter() -> "np.ndarray":
+def _strict_phases() -> "np.ndarray":
+    """The verifying meter's filter as its :data:`STRICT_OVERSAMPLE` polyphase components ``[up, 2 h + 1]``
+    (``h`` = :data:`STRICT_HALF_TAPS`): phase ``p`` at original sample ``j`` is ``sum_q g[p, q + h] x[j - q]``,
+    which is ``resample_poly(x, up, 1, window=taps)[up j + p]``."""
+    import numpy as np
     from scipy.signal import firwin
 
-    up = STRICT_OVERSAMPLE
-    return firwin(2 * STRICT_HALF_TAPS * up + 1, 1.0 / up, window=("kaiser", STRICT_BETA))
+    up, half = STRICT_OVERSAMPLE, STRICT_HALF_TAPS
+    taps = firwin(2 * half * up + 1, 1.0 / up, window=("kaiser", STRICT_BETA)) * up
+    phases = np.zeros((up, 2 * half + 1))
+    for p in range(up):
+        for q in range(-half, half + 1):
+            if 0 <= up * q + p + half * up < taps.size:
+                phases[p, q + half] = taps[up * q + p + half * up]
+    return phases
+
+
+def _strict_ahead(data: "np.ndarray", lo: int, hi: int, spectra: dict) -> "np.ndarray":
+    """Per sample ``j`` of ``data[:, lo:hi]``: the largest ``|x|`` of the 8x signal from ``j`` to just before
+    ``j + 1`` (all channels), zeros outside the span. All phases at once by FFT convolution (the same sums as
+    ``resample_poly``, several times faster than its direct form); ``spectra`` caches the filter's FFTs."""
+    import numpy as np
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    half, length = STRICT_HALF_TAPS, hi - lo
+    size = next_fast_len(length + 2 * half, real=True)
+    if size not in spectra:
+        spectra[size] = rfft(spectra["phases"], size, axis=-1)  # [up, size // 2 + 1]
+    conv = irfft(rfft(data[:, lo:hi], size, axis=-1)[:, None, :] * spectra[size], size, axis=-1)
+    return np.abs(conv[..., half:half + length]).max(axis=(0, 1))
 
 
 def strict_envelope(data: "np.ndarray", envelope: "np.ndarray", hot: float, cancel: Cancel = None) -> "np.ndarray":
@@ -209,24 +242,33 @@ def strict_envelope(data: "np.ndarray", envelope: "np.ndarray", hot: float, canc
     peak reaches ``hot`` (linear), to the peaks of an 8x oversampler with a long Kaiser filter (513 taps,
     about -100 dB stop band), per sample over ``n - 1 .. n + 1`` as there. Independent meters (ffmpeg's
     ``ebur128``, long oversamplers) read up to 0.4 dB above a short 4x filter on clicks and crackle; the
-    ceiling is held by this one. ``[T]``, a new array."""
+    ceiling is held by this one. Runs of hot blocks are measured together, up to 65,536 samples at a time (a
+    Cancel point before each). ``[T]``, a new array."""
     import numpy as np
-    from scipy.signal import resample_poly
 
-    up, frames = STRICT_OVERSAMPLE, data.shape[-1]
-    taps = _strict_filter()
-    out = np.array(envelope, dtype=np.float64)
-    context = STRICT_HALF_TAPS + 1
-    for start in range(0, frames, STRICT_BLOCK):
-        stop = min(frames, start + STRICT_BLOCK)
-        if envelope[start:stop].max() < hot:
+    frames = data.shape[-1]
+    out = np.empty(frames)
+    for start, stop in cancel_blocks(frames, cancel):
+        out[start:stop] = envelope[start:stop]
+    context, spectra = STRICT_HALF_TAPS + 1, {"phases": _strict_phases()}
+    starts = np.arange(0, frames, STRICT_BLOCK)
+    hot_blocks = np.maximum.reduceat(envelope, starts) >= hot
+    run = CHUNK // STRICT_BLOCK
+    index = 0
+    while index < starts.size:
+        if not hot_blocks[index]:
+            index += 1
             continue
+        last = index
+        while last + 1 < starts.size and last + 1 - index < run and hot_blocks[last + 1]:
+            last += 1
         _check(cancel)
+        start, stop = int(starts[index]), min(frames, int(starts[last]) + STRICT_BLOCK)
         lo, hi = max(0, start - context), min(frames, stop + context)
-        over = np.abs(resample_poly(data[:, lo:hi], up, 1, axis=-1, window=taps)).max(axis=0)
-        ahead = over[:(hi - lo) * up].reshape(hi - lo, up).max(axis=1)
+        ahead = _strict_ahead(data, lo, hi, spectra)
         local = np.maximum(ahead, np.concatenate([[0.0], ahead[:-1]]))[start - lo:stop - lo]
         np.maximum(out[start:stop], local, out=out[start:stop])
+        index = last + 1
     return out
 
 
@@ -238,13 +280,15 @@ def remove_dc(data: "np.ndarray", sample_rate: int, cancel: Cancel = None) -> tu
     import numpy as np
     from scipy.signal import butter, sosfilt
 
-    mean = data.mean(axis=-1, keepdims=True)
-    out = data - mean
+    mean = np.zeros((data.shape[0], 1))
+    for start, stop in cancel_blocks(data.shape[-1], cancel):
+        mean += data[:, start:stop].sum(axis=-1, keepdims=True)
+    mean /= data.shape[-1]
+    out = np.empty_like(data)
     sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sample_rate, output="sos")
     state = np.zeros((sos.shape[0], out.shape[0], 2))
-    for start in range(0, out.shape[-1], CHUNK):
-        _check(cancel)
-        out[:, start:start + CHUNK], state = sosfilt(sos, out[:, start:start + CHUNK], axis=-1, zi=state)
+    for start, stop in cancel_blocks(out.shape[-1], cancel):
+        out[:, start:stop], state = sosfilt(sos, data[:, start:stop] - mean, axis=-1, zi=state)
     return out, _gain_to_db(float(np.abs(mean).max()))
 
 
@@ -294,47 +338,77 @@ def true_peak_dbtp(waveform_clip: "torch.Tensor", sample_rate: int, oversample: 
     return _gain_to_db(peak)
 
 
+def _held(need: "np.ndarray", look: int, half: int, pad: int, cancel: Cancel) -> "np.ndarray":
+    """``held[m] = min(ext[m : m + look])`` for ``ext = [1] * pad + need + [1] * (pad + half)``, ``[2 pad + T]``,
+    computed in blocks (a running minimum only reads ``look`` samples around each one)."""
+    import numpy as np
+    from scipy.ndimage import minimum_filter1d
+
+    ext = np.ones(2 * pad + half + need.size)
+    for start, stop in cancel_blocks(need.size, cancel):
+        ext[pad + start:pad + stop] = need[start:stop]
+    held = np.empty(2 * pad + need.size)
+    for start, stop in cancel_blocks(held.size, cancel):
+        lo, hi = max(0, start + half - look), min(ext.size, stop + half + look)
+        window = minimum_filter1d(ext[lo:hi], look, mode="constant", cval=1.0)
+        held[start:stop] = window[start + half - lo:stop + half - lo]
+    return held
+
+
+def _released(held: "np.ndarray", rate: float, cancel: Cancel) -> "np.ndarray":
+    """Exponential release in dB: ``depth[m] = max(held_db[m], depth[m - 1] * exp(-rate))``, as linear gains.
+    Computed as an exp-decayed running maximum in the log domain (vectorised), block by block with the running
+    maximum carried."""
+    import numpy as np
+
+    out = np.empty_like(held)
+    running = -np.inf
+    for start, stop in cancel_blocks(held.size, cancel):
+        depth = -20.0 * np.log10(held[start:stop])  # >= 0 dB of reduction
+        index = np.arange(start, stop, dtype=np.float64) * rate
+        with np.errstate(divide="ignore"):
+            acc = np.maximum.accumulate(np.maximum(np.log(depth) + index, running))
+        running = acc[-1]
+        out[start:stop] = 10.0 ** (-np.maximum(depth, np.exp(acc - index)) / 20.0)
+    return out
+
+
 def limiter_gain(peak: "np.ndarray", threshold: float, sample_rate: int, attack_s: float = ATTACK_S,
-                 release_s: float = RELEASE_S) -> "np.ndarray":
+                 release_s: float = RELEASE_S, cancel: Cancel = None) -> "np.ndarray":
     """Gain envelope of a look-ahead peak limiter: ``gain[n] * peak[n] <= threshold`` for every ``n``.
 
     The needed gain ``min(1, threshold / peak)`` is held (running minimum) over the ``attack_s`` look-ahead,
     released exponentially in dB with time constant ``release_s``, then smoothed by a moving average as long as
     the look-ahead, so the gain ramps down over ``attack_s`` *before* each peak and never rises above the gain
-    that peak needs.
+    that peak needs. Every step runs in blocks of :data:`CHUNK` samples with ``cancel`` called between them.
 
     Args:
         peak: ``float [T]`` per-sample peak (e.g. the 4x-oversampled envelope), linear.
         threshold: the largest allowed ``gain * peak``, linear.
         sample_rate: Hz.
+        cancel: called between blocks; raising from it stops.
 
     Returns:
         ``float64 [T]`` gains in (0, 1].
     """
     import numpy as np
-    from scipy.ndimage import minimum_filter1d
 
     frames = peak.shape[-1]
     half = max(1, int(round(attack_s * sample_rate / 2)))
     look = 2 * half + 1  # odd, so a centred running minimum is a forward one shifted by ``half``
-    need = np.minimum(1.0, threshold / np.maximum(peak, 1e-30))
+    need = np.empty(frames)
+    for start, stop in cancel_blocks(frames, cancel):
+        need[start:stop] = np.minimum(1.0, threshold / np.maximum(peak[start:stop], 1e-30))
     pad = look  # ones either side, so the moving average never reaches outside
-    ext = np.concatenate([np.ones(pad), need, np.ones(pad + half)])
-    held = minimum_filter1d(ext, look, mode="constant", cval=1.0)[half:half + pad + frames + pad]
-    # held[m] = min(ext[m : m + look]); release: depth_db[m] = max(held_db[m], depth_db[m - 1] * c), computed as
-    # exp-decayed running maximum in the log domain (vectorised; no per-sample Python loop)
-    depth = -20.0 * np.log10(held)  # >= 0 dB of reduction
-    rate = 1.0 / max(release_s * sample_rate, 1e-9)  # -log(c) per sample
-    index = np.arange(depth.size, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        log_depth = np.log(depth)  # -inf where no reduction
-    decayed = np.exp(np.maximum.accumulate(log_depth + index * rate) - index * rate)
-    released = 10.0 ** (-np.maximum(depth, decayed) / 20.0)
-    # backward moving average over ``look`` samples: every value averaged at n was held over a window holding n
-    csum = np.concatenate([[0.0], np.cumsum(released)])
-    smooth = (csum[look:] - csum[:-look]) / look  # smooth[k] = mean(released[k : k + look])
-    gain = smooth[pad - look + 1:pad - look + 1 + frames]
-    return np.minimum(gain, need)  # guard against rounding in the running sums
+    released = _released(_held(need, look, half, pad, cancel), 1.0 / max(release_s * sample_rate, 1e-9), cancel)
+    # backward moving average over ``look`` samples: every value averaged at n was held over a window holding n;
+    # gain[n] = mean(released[k : k + look]) with k = n + pad - look + 1
+    gain = np.empty(frames)
+    for start, stop in cancel_blocks(frames, cancel):
+        k = start + pad - look + 1
+        csum = np.concatenate([[0.0], np.cumsum(released[k:k + stop - start + look - 1])])
+        gain[start:stop] = np.minimum((csum[look:] - csum[:-look]) / look, need[start:stop])  # rounding guard
+    return gain
 
 
 def _check_settings(target_lufs, ceiling_dbtp) -> None:
@@ -354,9 +428,12 @@ def _apply_gain(data: "np.ndarray", envelope: "np.ndarray", gain_db: float, ceil
     :data:`TP_GUARD_DB`, the limiter aiming ``margin`` dB under that (each pass limits what the one before left,
     measured again). Returns ``(out, true peak dBTP, trim dB, limited)``; ``trim`` (<= 0) is the static gain that
     took off a rare overshoot the passes left."""
+    import numpy as np
+
     gain = _db_to_gain(gain_db)
-    out = data * gain
-    env = envelope * gain
+    out, env = np.empty_like(data), np.empty_like(envelope)
+    for start, stop in cancel_blocks(out.shape[-1], cancel):
+        out[:, start:stop], env[start:stop] = data[:, start:stop] * gain, envelope[start:stop] * gain
     hot = _db_to_gain(ceiling - TP_GUARD_DB - HOT_DB)
     held = ceiling - TP_GUARD_DB
     limited = False
@@ -365,7 +442,9 @@ def _apply_gain(data: "np.ndarray", envelope: "np.ndarray", gain_db: float, ceil
         out_tp = _gain_to_db(float(env.max()))
         if out_tp <= held or attempt == STRICT_PASSES:
             break
-        out = out * limiter_gain(env, _db_to_gain(held - margin), sample_rate)[None, :]
+        gain_curve = limiter_gain(env, _db_to_gain(held - margin), sample_rate, cancel=cancel)
+        for start, stop in cancel_blocks(out.shape[-1], cancel):
+            out[:, start:stop] *= gain_curve[start:stop]
         limited = True
         env = _peak_envelope(out, cancel=cancel)
     trim = 0.0
@@ -484,7 +563,7 @@ def normalize_loudness(waveform: "torch.Tensor", sample_rate: int, target_lufs: 
     sample_rate = check_sample_rate(NODE, sample_rate, '"sample_rate"')
     batch = to_numpy(as_batch(waveform, NODE))
     for clip in batch:
-        _check_clip(clip, sample_rate, NODE)
+        _check_clip(clip, sample_rate, NODE, cancel)
     outs, infos = [], []
     for index, clip in enumerate(batch):
         out, info = _normalize_clip(clip, sample_rate, float(target_lufs), float(ceiling_dbtp), index, cancel)
@@ -493,4 +572,8 @@ def normalize_loudness(waveform: "torch.Tensor", sample_rate: int, target_lufs: 
         log.info("%s: clip %d %.2f -> %.2f LUFS, true peak %.2f -> %.2f dBTP%s", NODE, index + 1,
                  info["input_lufs"], info["output_lufs"], info["input_true_peak_dbtp"],
                  info["output_true_peak_dbtp"], ", limited" if info["limited"] else "")
-    return torch.from_numpy(np.stack(outs).astype(np.float32)), infos
+    result = np.empty((len(outs), *outs[0].shape), dtype=np.float32)
+    for start, stop in cancel_blocks(result.shape[-1], cancel):
+        for index, out in enumerate(outs):
+            result[index, :, start:stop] = out[:, start:stop]
+    return torch.from_numpy(result), infos

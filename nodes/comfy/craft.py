@@ -74,7 +74,8 @@ class AmbientSeamlessLoop:
         waveform, rate = check_audio(audio, NODE)
         if choose_loop_method(method, model, prompt, NODE) == "inpaint":
             return (inpainted_loop_audio(audio, waveform, rate, model, prompt, seed, joint_seconds),)
-        looped, info = make_seamless_loop(waveform, rate, overlap_seconds, search_seconds)
+        looped, info = make_seamless_loop(waveform, rate, overlap_seconds, search_seconds,
+                                          cancel=comfy_glue.cancel_check())
         log.info("%s: %s", NODE, info)
         return (make_audio(looped, rate, loop=True, meta=audio.get(META_KEY)),)
 
@@ -122,7 +123,7 @@ class AmbientFade:
         from ..audio.fades import NODE, apply_fades
 
         waveform, rate = check_audio(audio, NODE)
-        faded = apply_fades(waveform, rate, fade_in_seconds, fade_out_seconds, curve)
+        faded = apply_fades(waveform, rate, fade_in_seconds, fade_out_seconds, curve, cancel=comfy_glue.cancel_check())
         # a faded loop no longer loops seamlessly: drop its loop marker
         return (make_audio(faded, rate, loop=bool(audio.get(LOOP_KEY)) and not (fade_in_seconds or fade_out_seconds),
                      meta=audio.get(META_KEY)),)
