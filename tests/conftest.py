@@ -136,3 +136,24 @@ def interrupt_after():
     yield install
     comfy.utils.PROGRESS_BAR_HOOK = saved
     mm.interrupt_current_processing(False)
+
+
+RUN_DEVICE = "cpu:0"  # stands in for the GPU: a distinct device name, so the moves happen and are logged
+
+
+@pytest.fixture
+def plans(monkeypatch):
+    """Every device plan the nodes ask for, with ComfyUI's device read as :data:`RUN_DEVICE` (``cpu:0``) so the
+    moves between devices really happen (and the recording plans log them)."""
+    glue = pack_module("comfy.glue")
+    made = []
+    real = glue.device_plan
+
+    def recording_plan(kind):
+        plan = real(kind)
+        plan.load_device = RUN_DEVICE
+        made.append(plan)
+        return plan
+
+    monkeypatch.setattr(glue, "device_plan", recording_plan)
+    return made

@@ -112,22 +112,6 @@ def recording(processor):
                                  tokenizer=processor.tokenizer)
 
 
-@pytest.fixture
-def plans(monkeypatch):
-    """Every device plan the nodes ask for, with ComfyUI's device read as ``cpu:0`` so the moves really happen."""
-    made = []
-    real = glue.device_plan
-
-    def recording_plan(kind):
-        plan = real(kind)
-        plan.load_device = RUN_DEVICE
-        made.append(plan)
-        return plan
-
-    monkeypatch.setattr(glue, "device_plan", recording_plan)
-    return made
-
-
 def assert_offloaded(plans):
     for plan in plans:
         if plan.moves:

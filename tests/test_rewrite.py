@@ -74,22 +74,6 @@ def handle(llm_root):
     return run_node("AmbientLlmLoader", model=NAME, dtype="fp32")[0]
 
 
-@pytest.fixture
-def plans(monkeypatch):
-    """Every device plan the nodes ask for, with ComfyUI's device read as ``cpu:0`` so the moves really happen."""
-    made = []
-    real = glue.device_plan
-
-    def recording_plan(kind):
-        plan = real(kind)
-        plan.load_device = RUN_DEVICE
-        made.append(plan)
-        return plan
-
-    monkeypatch.setattr(glue, "device_plan", recording_plan)
-    return made
-
-
 def independent_greedy(model, tokenizer, caption, rule, max_new_tokens):
     """The tiny model's greedy answer straight from transformers: its chat template, ``generate`` without the
     pack's stopping criterion."""
