@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .clean import contains_phrase, norm_tokens
-from .scene import families_in_order, match_triggers
+from .scene import families_in_order, leftmost_longest, match_triggers
 from .scenetable import CUE_AXES, SceneTable
 
 _SETTING_ORDER = ("underwater", "space", "vehicle", "indoor", "abstract", "outdoor")
@@ -41,22 +41,10 @@ class Reading:
 def _cue_hits(words: list[str], table: SceneTable) -> dict[str, list[tuple[str, str]]]:
     """Cue values per axis in caption order, each with the phrase that first named it (longest phrase first)."""
     out: dict[str, list[tuple[str, str]]] = {axis: [] for axis in CUE_AXES}
-    i = 0
-    while i < len(words):
-        if words[i] not in table.cue_first_words:
-            i += 1
-            continue
-        for n in range(min(table.cue_longest, len(words) - i), 0, -1):
-            phrase = " ".join(words[i : i + n])
-            found = table.cue_index.get(phrase)
-            if found:
-                for axis, value in found:
-                    if value not in [v for v, _ in out[axis]]:
-                        out[axis].append((value, phrase))
-                i += n
-                break
-        else:
-            i += 1
+    for _, phrase, found in leftmost_longest(words, table.cue_first_words, table.cue_longest, table.cue_index):
+        for axis, value in found:
+            if value not in [v for v, _ in out[axis]]:
+                out[axis].append((value, phrase))
     return out
 
 

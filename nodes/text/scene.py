@@ -15,26 +15,32 @@ PRIMARY_SOURCES = 3  # sources guaranteed to the first family named in the capti
 SCENE_MAX_WORDS = 12
 
 
-def match_triggers(cleaned: str, table: SceneTable | None = None) -> list[tuple[int, int, str]]:
-    """Leftmost-longest whole-word matches: (word position, family index, matched text)."""
-    table = table or load_scene_table()
-    words = re.findall(r"[a-z0-9]+", cleaned)
-    hits: list[tuple[int, int, str]] = []
+def leftmost_longest(words: list[str], first_words, longest: int, index: dict):
+    """Yield ``(word position, phrase, index[phrase])`` for the leftmost-longest whole-word phrases of ``words``
+    found in ``index`` (``first_words``: the first words of its phrases; ``longest``: its longest phrase, in words);
+    matches do not overlap."""
     i = 0
     while i < len(words):
-        if words[i] not in table.first_words:
+        if words[i] not in first_words:
             i += 1
             continue
-        for n in range(min(table.longest, len(words) - i), 0, -1):
-            key = " ".join(words[i : i + n])
-            found = table.index.get(key)
+        for n in range(min(longest, len(words) - i), 0, -1):
+            phrase = " ".join(words[i : i + n])
+            found = index.get(phrase)
             if found is not None:
-                hits.append((i, found[0], key))
+                yield i, phrase, found
                 i += n
                 break
         else:
             i += 1
-    return hits
+
+
+def match_triggers(cleaned: str, table: SceneTable | None = None) -> list[tuple[int, int, str]]:
+    """Leftmost-longest whole-word matches: (word position, family index, matched text)."""
+    table = table or load_scene_table()
+    words = re.findall(r"[a-z0-9]+", cleaned)
+    return [(i, found[0], key) for i, key, found in leftmost_longest(words, table.first_words, table.longest,
+                                                                     table.index)]
 
 
 def families_in_order(hits: list[tuple[int, int, str]], table: SceneTable | None = None) -> list[int]:
