@@ -125,13 +125,14 @@ def upsample(ctrl: "np.ndarray", last: "np.ndarray", hop: int) -> "np.ndarray":
 
 
 def impulses(rng, rate_hz: float, n: int, sample_rate: int, channels: int = 2, weight=None,
-             shape: float = 0.0, hop: int = 1) -> "np.ndarray":
+             shape: float = 0.0, hop: int = 1, cap: float | None = None) -> "np.ndarray":
     """A Poisson impulse train ``[channels, n]`` of about ``rate_hz`` impulses a second per channel.
 
     Args:
         weight: optional ``[n // hop]`` in 0..1; an impulse at sample ``i`` is kept with probability
             ``weight[i // hop]`` (``hop`` 1: one weight a sample; a control hop: one a hop).
         shape: 0 for unit-exponential amplitudes; above 0 a Pareto tail of that index (rare loud ones).
+        cap: optional ceiling of the (signed) amplitudes (the loudest snaps held at ``cap``).
     """
     import numpy as np
 
@@ -143,8 +144,46 @@ def impulses(rng, rate_hz: float, n: int, sample_rate: int, channels: int = 2, w
         amp *= rng.choice((-1.0, 1.0), count)
         if weight is not None:
             amp *= rng.random(count) < weight[pos // hop]
-        np.add.at(out[c], pos, amp)
+        np.add.at(out[c], pos, amp if cap is None else np.minimum(amp, cap))
     return out
+
+
+class Resonators:
+    """Parallel two-pole resonances, each rung by its own sparse Poisson impulse train (unit-exponential amplitudes,
+    random signs), in one filter pass: the same sound as one :func:`impulses` train through each :func:`resonator`
+    summed, computed as sum_j K_j * i_j through 1 / (D_1 ... D_J), where D_j is resonance j's denominator and K_j
+    its numerator times the other denominators, a short FIR laid at each impulse (the trains are sparse)."""
+
+    def __init__(self, resonators: list, gain: float = 1.0, channels: int = 2):
+        import numpy as np
+
+        dens = [f.sos[0, 3:] for f in resonators]
+        self.kernels = []
+        for j, f in enumerate(resonators):
+            k = f.sos[0, :3] * gain
+            for i, d in enumerate(dens):
+                if i != j:
+                    k = np.convolve(k, d)
+            self.kernels.append(k)
+        self.poles = Filter([[1.0, 0.0, 0.0, *d] for d in dens], channels)
+        self.spill = np.zeros((channels, self.kernels[0].size - 1))
+
+    def __call__(self, rng, rate_hz: float, n: int, sample_rate: int) -> "np.ndarray":
+        """The next ``n`` samples ``[channels, n]``, each resonance rung about ``rate_hz`` times a second a channel
+        (the impulses drawn in :func:`impulses`' order: resonance by resonance, channel by channel)."""
+        import numpy as np
+
+        channels, taps = self.spill.shape[0], self.kernels[0].size
+        e = np.zeros((channels, n + taps - 1))
+        e[:, :taps - 1] = self.spill
+        for kernel in self.kernels:
+            for c in range(channels):
+                count = rng.poisson(rate_hz * n / sample_rate)
+                pos = rng.integers(0, n, count)
+                amp = rng.exponential(1.0, count) * rng.choice((-1.0, 1.0), count)
+                np.add.at(e[c], pos[:, None] + np.arange(taps), amp[:, None] * kernel)
+        self.spill = e[:, n:].copy()
+        return self.poles(e[:, :n])
 
 
 class Events:

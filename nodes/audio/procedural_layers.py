@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .procedural_dsp import (
     CONTROL_HZ,
     Events,
+    Resonators,
     Slow,
     brown_filter,
     butter,
@@ -110,14 +111,14 @@ class Rain(Layer):
         super().__init__(rng, sample_rate, options)
         self.drops, self.hiss = RAIN[options["variant"]]
         self.hiss_filter = butter("bandpass", (700, 9000), sample_rate)
-        self.resonators = [resonator(f, q, sample_rate) for f, q in ((1800, 2.5), (3500, 2.0), (6500, 1.5))]
+        self.drop_bank = Resonators([resonator(f, q, sample_rate) for f, q in ((1800, 2.5), (3500, 2.0), (6500, 1.5))],
+                                    gain=8.0)
         self.swell = Slow(rng, 5.0)
 
     def make(self, frames):
         n = frames * self.hop
         x = self.hiss_filter(self.noise(frames)) * self.hiss
-        for res in self.resonators:
-            x += 8.0 * res(impulses(self.rng, self.drops / 3, n, self.rate))
+        x += self.drop_bank(self.rng, self.drops / 3, n, self.rate)
         return x * self.swell.samples(frames, self.hop, lambda u: 10 ** (2.0 * u / 20))
 
 
@@ -200,17 +201,14 @@ class Stream(Layer):
         super().__init__(rng, sample_rate, options)
         self.water = butter("bandpass", (250, 2500), sample_rate)
         self.flow, self.swell = Slow(rng, 0.06, 2), Slow(rng, 5.0)
-        self.bubbles = [resonator(f, 12.0, sample_rate) for f in np.geomspace(380, 1500, 3)]
-        for res in self.bubbles:
-            res.sos[:, :3] *= 3.0  # the bubbles' level, folded into the filter
+        self.bubbles = Resonators([resonator(f, 12.0, sample_rate) for f in np.geomspace(380, 1500, 3)], gain=3.0)
 
     def make(self, frames):
         import numpy as np
 
         n = frames * self.hop
         x = self.water(self.noise(frames)) * self.flow.samples(frames, self.hop, lambda u: np.exp(0.45 * u))
-        for res in self.bubbles:
-            x += res(impulses(self.rng, 28.0, n, self.rate))
+        x += self.bubbles(self.rng, 28.0, n, self.rate)
         return x * self.swell.samples(frames, self.hop, lambda u: 10 ** (u / 20))
 
 
@@ -234,7 +232,7 @@ class Fire(Layer):
         roar = self.low(x) * self.flicker.samples(frames, self.hop, lambda u: 1 + 0.35 * np.tanh(u))
         # the bursts gate the snaps one control hop at a time (a 10 ms step in a 0.5 s process)
         weight = np.clip(np.exp(1.2 * self.burst.control(frames)[0] - 1.0), 0.0, 1.0)
-        snaps = np.minimum(impulses(self.rng, 45.0, n, self.rate, weight=weight, shape=1.6, hop=self.hop), 25.0)
+        snaps = impulses(self.rng, 45.0, n, self.rate, weight=weight, shape=1.6, hop=self.hop, cap=25.0)
         return roar + self.crackle(snaps) + self.hiss(x) * 0.03
 
 
@@ -257,13 +255,24 @@ class RoomTone(Layer):
         mains = options.get("mains_hz", 50.0)
         self.hum = [(_tone_hz(k * mains, options), a, rng.uniform(0, 2 * math.pi)) for k, a in HUM]
 
-    def make(self, frames):
+    def hum_at(self, start: int, n: int) -> "np.ndarray":
+        """The hum's samples ``start .. start + n``: sin(w (start + i) + phase) = sin(w start + phase) cos(w i) +
+        cos(w start + phase) sin(w i), with the cos/sin tables of one block length computed once (no sine per
+        sample per block)."""
         import numpy as np
 
+        w = np.array([2 * np.pi * hz / self.rate for hz, _, _ in self.hum])
+        if self.last.get("hum_n") != n:
+            self.last["hum_n"], self.last["hum_tables"] = n, (np.cos(np.outer(w, np.arange(n))),
+                                                            np.sin(np.outer(w, np.arange(n))))
+        cos_i, sin_i = self.last["hum_tables"]
+        phi = w * start + np.array([phase for _, _, phase in self.hum])
+        a = np.array([amp for _, amp, _ in self.hum]) * 0.012
+        return (a * np.sin(phi)) @ cos_i + (a * np.cos(phi)) @ sin_i
+
+    def make(self, frames):
         fan = self.fan(self.noise(frames)) * (1 + 0.05 * self.swell.samples(frames, self.hop))
-        t = (self.frame * self.hop + np.arange(frames * self.hop)) / self.rate
-        hum = sum(a * np.sin(2 * np.pi * hz * t + phase) for hz, a, phase in self.hum) * 0.012
-        return spread(fan, self.options["width"]) + hum
+        return spread(fan, self.options["width"]) + self.hum_at(self.frame * self.hop, frames * self.hop)
 
 
 def _car(rng, start: float) -> dict:
