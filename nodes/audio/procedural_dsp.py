@@ -46,6 +46,14 @@ def butter(kind: str, hz, sample_rate: int, order: int = 2, channels: int = 2) -
     return Filter(design(order, edges if len(edges) > 1 else edges[0], btype=kind, output="sos"), channels)
 
 
+def chain(*filters: Filter) -> Filter:
+    """Filters in cascade as one :class:`Filter` (one pass over the samples instead of one per filter); the filters
+    must be fresh (zero state) and have the same channel count."""
+    import numpy as np
+
+    return Filter(np.concatenate([f.sos for f in filters]), filters[0].zi.shape[1])
+
+
 def resonator(hz: float, q: float, sample_rate: int, channels: int = 2) -> Filter:
     """A two-pole band-pass resonance at ``hz`` with quality ``q`` (peak gain 1): a drop, a bubble, a snap."""
     from scipy.signal import iirpeak, tf2sos
@@ -94,32 +102,37 @@ class Slow:
         """The next ``frames`` control values ``[channels, frames]``."""
         return self.filter(self.rng.standard_normal((self.channels, frames))) * self.scale
 
-    def samples(self, frames: int, hop: int) -> "np.ndarray":
+    def samples(self, frames: int, hop: int, shape=None) -> "np.ndarray":
         """The next ``frames`` control values interpolated to ``frames * hop`` samples ``[channels, frames * hop]``,
-        continuous across calls."""
-        ctrl = self.control(frames)
-        out = upsample(ctrl, self.last, hop)
-        self.last = ctrl[:, -1]
-        return out
+        continuous across calls; ``shape`` (a function of an array, e.g. ``np.exp``) maps them first, at the control
+        rate (a smooth map of a slow process is itself slow, so interpolating after it is as good and far cheaper)."""
+        raw = self.control(frames)
+        ctrl, last = (raw, self.last) if shape is None else (shape(raw), shape(self.last))
+        self.last = raw[:, -1]
+        return upsample(ctrl, last, hop)
 
 
 def upsample(ctrl: "np.ndarray", last: "np.ndarray", hop: int) -> "np.ndarray":
-    """Control values ``[C, F]`` (after ``last [C]``) linearly interpolated to ``[C, F * hop]`` samples."""
+    """Control values ``[C, F]`` (after ``last [C]``) linearly interpolated to ``[C, F * hop]`` samples (sample
+    ``j * hop + i`` of hop ``j`` lies ``(i + 1) / hop`` of the way from knot ``j`` to knot ``j + 1``)."""
     import numpy as np
 
-    frames = ctrl.shape[1]
-    knots = np.concatenate([last[:, None], ctrl], axis=1)
-    t = np.arange(1, frames * hop + 1) / hop
-    return np.stack([np.interp(t, np.arange(frames + 1), row) for row in knots])
+    channels, frames = ctrl.shape
+    knots = np.concatenate([np.reshape(last, (channels, 1)), ctrl], axis=1)
+    step = np.arange(1, hop + 1) / hop
+    out = knots[:, :-1, None] + np.diff(knots, axis=1)[:, :, None] * step
+    return out.reshape(channels, frames * hop)
 
 
 def impulses(rng, rate_hz: float, n: int, sample_rate: int, channels: int = 2, weight=None,
-             shape: float = 0.0) -> "np.ndarray":
+             shape: float = 0.0, hop: int = 1, cap: float | None = None) -> "np.ndarray":
     """A Poisson impulse train ``[channels, n]`` of about ``rate_hz`` impulses a second per channel.
 
     Args:
-        weight: optional ``[n]`` in 0..1; an impulse at sample ``i`` is kept with probability ``weight[i]``.
+        weight: optional ``[n // hop]`` in 0..1; an impulse at sample ``i`` is kept with probability
+            ``weight[i // hop]`` (``hop`` 1: one weight a sample; a control hop: one a hop).
         shape: 0 for unit-exponential amplitudes; above 0 a Pareto tail of that index (rare loud ones).
+        cap: optional ceiling of the (signed) amplitudes (the loudest snaps held at ``cap``).
     """
     import numpy as np
 
@@ -130,9 +143,47 @@ def impulses(rng, rate_hz: float, n: int, sample_rate: int, channels: int = 2, w
         amp = rng.pareto(shape, count) if shape > 0 else rng.exponential(1.0, count)
         amp *= rng.choice((-1.0, 1.0), count)
         if weight is not None:
-            amp *= rng.random(count) < weight[pos]
-        np.add.at(out[c], pos, amp)
+            amp *= rng.random(count) < weight[pos // hop]
+        np.add.at(out[c], pos, amp if cap is None else np.minimum(amp, cap))
     return out
+
+
+class Resonators:
+    """Parallel two-pole resonances, each rung by its own sparse Poisson impulse train (unit-exponential amplitudes,
+    random signs), in one filter pass: the same sound as one :func:`impulses` train through each :func:`resonator`
+    summed, computed as sum_j K_j * i_j through 1 / (D_1 ... D_J), where D_j is resonance j's denominator and K_j
+    its numerator times the other denominators, a short FIR laid at each impulse (the trains are sparse)."""
+
+    def __init__(self, resonators: list, gain: float = 1.0, channels: int = 2):
+        import numpy as np
+
+        dens = [f.sos[0, 3:] for f in resonators]
+        self.kernels = []
+        for j, f in enumerate(resonators):
+            k = f.sos[0, :3] * gain
+            for i, d in enumerate(dens):
+                if i != j:
+                    k = np.convolve(k, d)
+            self.kernels.append(k)
+        self.poles = Filter([[1.0, 0.0, 0.0, *d] for d in dens], channels)
+        self.spill = np.zeros((channels, self.kernels[0].size - 1))
+
+    def __call__(self, rng, rate_hz: float, n: int, sample_rate: int) -> "np.ndarray":
+        """The next ``n`` samples ``[channels, n]``, each resonance rung about ``rate_hz`` times a second a channel
+        (the impulses drawn in :func:`impulses`' order: resonance by resonance, channel by channel)."""
+        import numpy as np
+
+        channels, taps = self.spill.shape[0], self.kernels[0].size
+        e = np.zeros((channels, n + taps - 1))
+        e[:, :taps - 1] = self.spill
+        for kernel in self.kernels:
+            for c in range(channels):
+                count = rng.poisson(rate_hz * n / sample_rate)
+                pos = rng.integers(0, n, count)
+                amp = rng.exponential(1.0, count) * rng.choice((-1.0, 1.0), count)
+                np.add.at(e[c], pos[:, None] + np.arange(taps), amp[:, None] * kernel)
+        self.spill = e[:, n:].copy()
+        return self.poles(e[:, :n])
 
 
 class Events:
@@ -156,6 +207,8 @@ def soft_clip(x: "np.ndarray", knee: float = 0.9) -> "np.ndarray":
     """``x`` unchanged below ``knee``; above it bent smoothly towards 1.0 so no sample passes full scale."""
     import numpy as np
 
+    if x.size == 0 or (x.max() <= knee and x.min() >= -knee):  # two reductions: no temporary array
+        return x
     over = np.abs(x) > knee
     if over.any():
         head = 1.0 - knee

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from .procedural_dsp import (
     CONTROL_HZ,
     Events,
+    Resonators,
     Slow,
     brown_filter,
     butter,
+    chain,
     hop_of,
     impulses,
     pink_filter,
@@ -98,7 +100,7 @@ class Noise(Layer):
         x = self.noise(frames)
         if self.filter is not None:
             x = self.filter(x)
-        return x * 10 ** (1.5 * self.drift.samples(frames, self.hop) / 20)
+        return x * self.drift.samples(frames, self.hop, lambda u: 10 ** (1.5 * u / 20))
 
 
 class Rain(Layer):
@@ -109,15 +111,15 @@ class Rain(Layer):
         super().__init__(rng, sample_rate, options)
         self.drops, self.hiss = RAIN[options["variant"]]
         self.hiss_filter = butter("bandpass", (700, 9000), sample_rate)
-        self.resonators = [resonator(f, q, sample_rate) for f, q in ((1800, 2.5), (3500, 2.0), (6500, 1.5))]
+        self.drop_bank = Resonators([resonator(f, q, sample_rate) for f, q in ((1800, 2.5), (3500, 2.0), (6500, 1.5))],
+                                    gain=8.0)
         self.swell = Slow(rng, 5.0)
 
     def make(self, frames):
         n = frames * self.hop
         x = self.hiss_filter(self.noise(frames)) * self.hiss
-        for res in self.resonators:
-            x += 8.0 * res(impulses(self.rng, self.drops / 3, n, self.rate))
-        return x * 10 ** (2.0 * self.swell.samples(frames, self.hop) / 20)
+        x += self.drop_bank(self.rng, self.drops / 3, n, self.rate)
+        return x * self.swell.samples(frames, self.hop, lambda u: 10 ** (2.0 * u / 20))
 
 
 class Wind(Layer):
@@ -132,17 +134,25 @@ class Wind(Layer):
         self.low = butter("bandpass", (60, 400), sample_rate)
         self.high = butter("bandpass", (350, 1400), sample_rate)
         self.leaves = butter("highpass", 2500, sample_rate)
+        self.last["gains"] = self.gains(self.slow.last, self.fast.last, self.flutter.last)[:, -1]
 
-    def make(self, frames):
+    @staticmethod
+    def gains(slow, fast, flutter) -> "np.ndarray":
+        """The body's, the whistle's and the leaves' gains ``[3, F]`` at the control rate from the three slow
+        processes' values ``[1, F]`` (or ``[1]``)."""
         import numpy as np
 
-        u = 0.75 * self.slow.samples(frames, self.hop)[0] + 0.45 * self.fast.samples(frames, self.hop)[0]
+        u = 0.75 * slow + 0.45 * fast
         gust = np.exp(0.3 * u)
         mix = np.clip(0.5 + 0.15 * u, 0.0, 1.0)
+        leaves = 0.04 * gust ** 2 * (0.6 + 0.4 * np.tanh(flutter))
+        return np.reshape([gust * (1.6 * (1 - mix)), gust * (0.9 * mix), leaves], (3, -1))
+
+    def make(self, frames):
+        g = self.up("gains", self.gains(self.slow.control(frames), self.fast.control(frames),
+                                        self.flutter.control(frames)))
         x = self.noise(frames)  # one noise for the three bands: white noise in bands that do not overlap is independent
-        body = self.low(x) * (1.6 * (1 - mix)) + self.high(x) * (0.9 * mix)
-        flutter = 0.6 + 0.4 * np.tanh(self.flutter.samples(frames, self.hop)[0])
-        return gust * body + self.leaves(x) * (0.04 * gust ** 2 * flutter)
+        return self.low(x) * g[0] + self.high(x) * g[1] + self.leaves(x) * g[2]
 
 
 def _wave(rng, start: float) -> dict:
@@ -158,7 +168,7 @@ class Surf(Layer):
     def __init__(self, rng, sample_rate, options):
         super().__init__(rng, sample_rate, options)
         self.waves = Events(rng, lambda r: r.uniform(6.0, 13.0), _wave, first=rng.uniform(0.0, 3.0))
-        self.brown, self.low = brown_filter(sample_rate), butter("bandpass", (40, 600), sample_rate)
+        self.low = chain(brown_filter(sample_rate), butter("bandpass", (40, 600), sample_rate))
         self.foam = butter("bandpass", (900, 9000), sample_rate)
 
     def envelopes(self, frames: int):
@@ -178,7 +188,7 @@ class Surf(Layer):
     def make(self, frames):
         swell, wash = self.envelopes(frames)
         x = self.noise(frames)  # one noise: the roar (under 600 Hz) and the foam (over 900 Hz) barely overlap
-        return self.low(self.brown(x)) * (0.35 + swell) + self.foam(x) * (0.06 + 0.8 * wash)
+        return self.low(x) * (0.35 + swell) + self.foam(x) * (0.06 + 0.8 * wash)
 
 
 class Stream(Layer):
@@ -191,16 +201,15 @@ class Stream(Layer):
         super().__init__(rng, sample_rate, options)
         self.water = butter("bandpass", (250, 2500), sample_rate)
         self.flow, self.swell = Slow(rng, 0.06, 2), Slow(rng, 5.0)
-        self.bubbles = [resonator(f, 12.0, sample_rate) for f in np.geomspace(380, 1500, 3)]
+        self.bubbles = Resonators([resonator(f, 12.0, sample_rate) for f in np.geomspace(380, 1500, 3)], gain=3.0)
 
     def make(self, frames):
         import numpy as np
 
         n = frames * self.hop
-        x = self.water(self.noise(frames)) * np.exp(0.45 * self.flow.samples(frames, self.hop))
-        for res in self.bubbles:
-            x += 3.0 * res(impulses(self.rng, 28.0, n, self.rate))
-        return x * 10 ** (self.swell.samples(frames, self.hop) / 20)
+        x = self.water(self.noise(frames)) * self.flow.samples(frames, self.hop, lambda u: np.exp(0.45 * u))
+        x += self.bubbles(self.rng, 28.0, n, self.rate)
+        return x * self.swell.samples(frames, self.hop, lambda u: 10 ** (u / 20))
 
 
 class Fire(Layer):
@@ -209,9 +218,10 @@ class Fire(Layer):
 
     def __init__(self, rng, sample_rate, options):
         super().__init__(rng, sample_rate, options)
-        self.brown, self.low = brown_filter(sample_rate), butter("bandpass", (40, 300), sample_rate)
+        self.low = chain(brown_filter(sample_rate), butter("bandpass", (40, 300), sample_rate))
         self.flicker, self.burst = Slow(rng, 0.8), Slow(rng, 0.5)
-        self.crack_hp, self.crack_res = butter("highpass", 1200, sample_rate), resonator(2800, 1.2, sample_rate)
+        self.crackle = chain(butter("highpass", 1200, sample_rate), resonator(2800, 1.2, sample_rate))
+        self.crackle.sos[-1, :3] *= 1.2  # the crackles' level, folded into the filter
         self.hiss = butter("highpass", 3000, sample_rate)
 
     def make(self, frames):
@@ -219,11 +229,11 @@ class Fire(Layer):
 
         n = frames * self.hop
         x = self.noise(frames)  # one noise: the roar (under 300 Hz) and the hiss (over 3 kHz) do not overlap
-        roar = self.low(self.brown(x)) * (1 + 0.35 * np.tanh(self.flicker.samples(frames, self.hop)))
-        weight = np.clip(np.exp(1.2 * self.burst.samples(frames, self.hop)[0] - 1.0), 0.0, 1.0)
-        snaps = np.minimum(impulses(self.rng, 45.0, n, self.rate, weight=weight, shape=1.6), 25.0)
-        crackle = self.crack_res(self.crack_hp(snaps)) * 1.2
-        return roar + crackle + self.hiss(x) * 0.03
+        roar = self.low(x) * self.flicker.samples(frames, self.hop, lambda u: 1 + 0.35 * np.tanh(u))
+        # the bursts gate the snaps one control hop at a time (a 10 ms step in a 0.5 s process)
+        weight = np.clip(np.exp(1.2 * self.burst.control(frames)[0] - 1.0), 0.0, 1.0)
+        snaps = impulses(self.rng, 45.0, n, self.rate, weight=weight, shape=1.6, hop=self.hop, cap=25.0)
+        return roar + self.crackle(snaps) + self.hiss(x) * 0.03
 
 
 def _tone_hz(hz: float, options: dict) -> float:
@@ -240,18 +250,29 @@ class RoomTone(Layer):
 
     def __init__(self, rng, sample_rate, options):
         super().__init__(rng, sample_rate, options)
-        self.pink, self.fan = pink_filter(), butter("bandpass", (90, 1500), sample_rate)
+        self.fan = chain(pink_filter(), butter("bandpass", (90, 1500), sample_rate))
         self.swell = Slow(rng, 4.0)
         mains = options.get("mains_hz", 50.0)
         self.hum = [(_tone_hz(k * mains, options), a, rng.uniform(0, 2 * math.pi)) for k, a in HUM]
 
-    def make(self, frames):
+    def hum_at(self, start: int, n: int) -> "np.ndarray":
+        """The hum's samples ``start .. start + n``: sin(w (start + i) + phase) = sin(w start + phase) cos(w i) +
+        cos(w start + phase) sin(w i), with the cos/sin tables of one block length computed once (no sine per
+        sample per block)."""
         import numpy as np
 
-        fan = self.fan(self.pink(self.noise(frames))) * (1 + 0.05 * self.swell.samples(frames, self.hop))
-        t = (self.frame * self.hop + np.arange(frames * self.hop)) / self.rate
-        hum = sum(a * np.sin(2 * np.pi * hz * t + phase) for hz, a, phase in self.hum) * 0.012
-        return spread(fan, self.options["width"]) + hum
+        w = np.array([2 * np.pi * hz / self.rate for hz, _, _ in self.hum])
+        if self.last.get("hum_n") != n:
+            self.last["hum_n"], self.last["hum_tables"] = n, (np.cos(np.outer(w, np.arange(n))),
+                                                            np.sin(np.outer(w, np.arange(n))))
+        cos_i, sin_i = self.last["hum_tables"]
+        phi = w * start + np.array([phase for _, _, phase in self.hum])
+        a = np.array([amp for _, amp, _ in self.hum]) * 0.012
+        return (a * np.sin(phi)) @ cos_i + (a * np.cos(phi)) @ sin_i
+
+    def make(self, frames):
+        fan = self.fan(self.noise(frames)) * (1 + 0.05 * self.swell.samples(frames, self.hop))
+        return spread(fan, self.options["width"]) + self.hum_at(self.frame * self.hop, frames * self.hop)
 
 
 def _car(rng, start: float) -> dict:
@@ -269,8 +290,8 @@ class Traffic(Layer):
     def __init__(self, rng, sample_rate, options):
         super().__init__(rng, sample_rate, options)
         self.cars = Events(rng, lambda r: r.uniform(2.0, 10.0), _car)
-        self.brown, self.low, self.swell = brown_filter(sample_rate), butter("bandpass", (30, 220), sample_rate), Slow(rng, 5.0)
-        self.pink, self.band = pink_filter(1), butter("bandpass", (50, 900), sample_rate, channels=1)
+        self.low, self.swell = chain(brown_filter(sample_rate), butter("bandpass", (30, 220), sample_rate)), Slow(rng, 5.0)
+        self.band = chain(pink_filter(1), butter("bandpass", (50, 900), sample_rate, channels=1))
 
     def gains(self, frames: int):
         import numpy as np
@@ -285,8 +306,8 @@ class Traffic(Layer):
         return self.up("cars", g)
 
     def make(self, frames):
-        rumble = self.low(self.brown(self.noise(frames))) * (1 + 0.15 * self.swell.samples(frames, self.hop))
-        car = self.band(self.pink(self.rng.standard_normal((1, frames * self.hop))))
+        rumble = self.low(self.noise(frames)) * (1 + 0.15 * self.swell.samples(frames, self.hop))
+        car = self.band(self.rng.standard_normal((1, frames * self.hop)))
         return spread(rumble * 0.6, self.options["width"]) + car * self.gains(frames) * 1.4
 
 
@@ -303,7 +324,7 @@ class Thunder(Layer):
     def __init__(self, rng, sample_rate, options):
         super().__init__(rng, sample_rate, options)
         self.strikes = Events(rng, lambda r: r.uniform(20.0, 90.0), _strike, first=rng.uniform(1.5, 6.0))
-        self.brown, self.low = brown_filter(sample_rate), butter("bandpass", (25, 350), sample_rate)
+        self.low = chain(brown_filter(sample_rate), butter("bandpass", (25, 350), sample_rate))
         self.crack, self.flutter = butter("highpass", 800, sample_rate), Slow(rng, 0.25)
 
     def envelopes(self, frames: int):
@@ -323,9 +344,9 @@ class Thunder(Layer):
         import numpy as np
 
         rumble, crack = self.envelopes(frames)
-        flutter = 1 + 0.5 * np.tanh(self.flutter.samples(frames, self.hop)[0])
+        flutter = self.flutter.samples(frames, self.hop, lambda u: 1 + 0.5 * np.tanh(u))[0]
         x = self.noise(frames)  # one noise: the rumble (under 350 Hz) and the crack (over 800 Hz) barely overlap
-        return self.low(self.brown(x)) * rumble * flutter + self.crack(x) * crack * 0.5
+        return self.low(x) * rumble * flutter + self.crack(x) * crack * 0.5
 
 
 class Crickets(Layer):
