@@ -6,7 +6,8 @@ A 10-minute 44.1 kHz stereo pink-ish noise clip (seeded) goes through Normalize 
 so the limiter works), Make Seamless Loop (2 s overlap, 60 s quiet-end search) and Fade In / Out (60 s each way),
 with a ``cancel`` callback that timestamps each call. "largest gap" is the longest stretch of work without a check
 (from the call's start to the first check, between checks, and from the last check to the return): how long
-ComfyUI's Cancel can wait (after a warm-up call on 1 s, so first-use imports are not counted). With --before REV, Normalize Loudness as it was at REV runs too (loaded from
+ComfyUI's Cancel can wait (wall time; the largest gap in this process's CPU time is printed too, as other work on a
+shared machine stretches wall gaps) (after a warm-up call on 1 s, so first-use imports are not counted; the --before version's too). With --before REV, Normalize Loudness as it was at REV runs too (loaded from
 ``git show REV:nodes/audio/loudness.py``; a version without a ``cancel`` argument has one gap, its whole run).
 --profile prints cProfile's top functions for Normalize Loudness. Figures depend on the machine and its load.
 """
@@ -64,32 +65,36 @@ def pink_noise(minutes: float, seed: int = 1):
 
 
 def timed(fn, *args, cancellable=True, **kwargs) -> dict:
-    stamps, places = [], []
+    stamps, places, cpu_stamps = [], [], []
 
     def cancel():
         stamps.append(time.perf_counter())
+        cpu_stamps.append(time.process_time())
         caller = sys._getframe(1)
         while caller.f_code.co_name in ("_check", "cancel_blocks"):
             caller = caller.f_back
         places.append(f"{caller.f_code.co_name}:{caller.f_lineno}")
 
-    cpu, start = time.process_time(), time.perf_counter()
+    cpu_start, start = time.process_time(), time.perf_counter()
     if cancellable:
         fn(*args, cancel=cancel, **kwargs)
     else:
         fn(*args, **kwargs)
-    stop, cpu = time.perf_counter(), time.process_time() - cpu
+    stop, cpu = time.perf_counter(), time.process_time() - cpu_start
     points = [start, *stamps, stop]
+    cpu_points = [cpu_start, *cpu_stamps, cpu_start + cpu]
     gaps = [b - a for a, b in zip(points, points[1:])]
     where = ["start", *places, "return"]
     worst = max(range(len(gaps)), key=gaps.__getitem__)
     return {"seconds": stop - start, "cpu_seconds": cpu, "checks": len(stamps), "largest_gap": max(gaps),
-            "gap_between": f"{where[worst]} -> {where[worst + 1]}"}
+            "gap_between": f"{where[worst]} -> {where[worst + 1]}",
+            "largest_cpu_gap": max(b - a for a, b in zip(cpu_points, cpu_points[1:]))}
 
 
 def _report(name: str, result: dict) -> None:
     print(f"{name:<28} total {result['seconds']:7.2f} s (CPU {result['cpu_seconds']:.2f} s)   checks {result['checks']:6d}   "
-          f"largest gap {result['largest_gap']:6.3f} s ({result['gap_between']})", flush=True)
+          f"largest gap {result['largest_gap']:6.3f} s ({result['gap_between']}; largest CPU-time gap "
+          f"{result['largest_cpu_gap']:.3f} s)", flush=True)
 
 
 def main() -> None:
@@ -107,6 +112,7 @@ def main() -> None:
         if args.before:
             old = _old_loudness(args.before)
             takes_cancel = "cancel" in old.normalize_loudness.__code__.co_varnames
+            old.normalize_loudness(clip[..., :RATE], RATE, -10.0, -1.0)  # its first-use imports not timed either
             _report(f"loudness at {args.before}", timed(old.normalize_loudness, clip, RATE, -10.0, -1.0,
                                                         cancellable=takes_cancel))
         loudness.normalize_loudness(clip[..., :RATE], RATE, -10.0, -1.0)  # imports (scipy.signal: ~1-2 s) not timed
