@@ -52,14 +52,23 @@ def _refused(monkeypatch, kind, root, name):
     return queued
 
 
+# a part that transformers saves under different file names by version (transformers 5: tokenizer.json and
+# processor_config.json; 4.x: vocabulary files and preprocessor_config.json): removing it removes every form present
+FILE_GROUPS = {"<vocabulary>": ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
+                                "tokenizer.model"),
+               "<processor config>": ("processor_config.json", "preprocessor_config.json")}
+
+
 def _broken_copy(src, root, name, remove):
     dest = root / name
     shutil.copytree(src, dest)
-    target = dest / remove
-    if target.is_dir():
-        shutil.rmtree(target)
-    else:
-        target.unlink()
+    targets = [dest / f for f in FILE_GROUPS.get(remove, (remove,)) if (dest / f).exists()]
+    assert targets, f"{src} has no {remove}"
+    for target in targets:
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
     return dest
 
 
@@ -110,13 +119,13 @@ def test_a_sharded_component_lacking_a_shard_is_refused(sources, tmp_path, monke
 
 
 @pytest.mark.parametrize("kind,remove,named", [
-    ("blip", "tokenizer.json", "tokenizer.json (or its vocabulary"),
+    ("blip", "<vocabulary>", "tokenizer.json (or its vocabulary"),
     ("blip", "tokenizer_config.json", "tokenizer_config.json"),
-    ("blip", "processor_config.json", "preprocessor_config.json"),
+    ("blip", "<processor config>", "preprocessor_config.json"),
     ("blip", "model.safetensors", "the .safetensors weights"),
-    ("clap", "tokenizer.json", "tokenizer.json (or its vocabulary"),
+    ("clap", "<vocabulary>", "tokenizer.json (or its vocabulary"),
     ("clap", "tokenizer_config.json", "tokenizer_config.json"),
-    ("clap", "processor_config.json", "preprocessor_config.json"),
+    ("clap", "<processor config>", "preprocessor_config.json"),
 ])
 def test_blip_and_clap_folders_lacking_a_file_are_refused_naming_it(sources, tmp_path, monkeypatch, kind, remove,
                                                                      named):
@@ -131,7 +140,8 @@ def test_blip_and_clap_folders_lacking_a_file_are_refused_naming_it(sources, tmp
 
 def test_vocabulary_files_stand_in_for_tokenizer_json(sources, tmp_path, monkeypatch):
     """A real BLIP download has vocab.txt beside tokenizer.json; either one is a tokenizer."""
-    folder = _broken_copy(sources["blip"], tmp_path, "blip", "tokenizer.json")
+    folder = _broken_copy(sources["blip"], tmp_path, "blip", "<vocabulary>")
+    assert _loader_with_root(monkeypatch, folders.BLIP, tmp_path).VALIDATE_INPUTS(model="blip") is not True
     (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
     assert _loader_with_root(monkeypatch, folders.BLIP, tmp_path).VALIDATE_INPUTS(model="blip") is True
 

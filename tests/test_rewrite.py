@@ -79,7 +79,7 @@ def independent_greedy(model, tokenizer, caption, rule, max_new_tokens):
     pack's stopping criterion."""
     text = tokenizer.apply_chat_template(rewrite.build_messages(caption, rule), add_generation_prompt=True,
                                          tokenize=False)
-    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
     out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                          pad_token_id=tokenizer.pad_token_id)
     return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -279,7 +279,7 @@ def test_a_model_without_a_chat_template_gets_the_plain_prompt(handle, llm_root)
     tok.chat_template = None  # a base model's tokenizer
     result = rewrite.rewrite_prompt(model, tok, CAPTION, RULE, max_new_tokens=8, model_name=NAME)
     plain = rewrite.render_chat(tok, rewrite.build_messages(CAPTION, RULE))
-    enc = tok(plain, return_tensors="pt")
+    enc = tok(plain, return_tensors="pt", return_token_type_ids=False)
     out = model.generate(**enc, max_new_tokens=8, do_sample=False, num_beams=1, pad_token_id=tok.pad_token_id)
     assert tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).startswith(result.raw)
     assert_prompt_or_fallback(result.prompt, result.note, result.raw)
