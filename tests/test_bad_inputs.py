@@ -782,17 +782,7 @@ def _plans_back_on_offload(ctx: Ctx) -> None:
 
 
 @pytest.fixture
-def ctx(comfy_models, output_dir, tmp_path, monkeypatch, caplog):
-    plans: list = []
-    real_plan = glue.device_plan
-
-    def recording_plan(kind):
-        plan = real_plan(kind)
-        plan.load_device = RUN_DEVICE
-        plans.append(plan)
-        return plan
-
-    monkeypatch.setattr(glue, "device_plan", recording_plan)
+def ctx(comfy_models, output_dir, tmp_path, monkeypatch, caplog, plans):
     glue.model_roots(glue.BLIP_FOLDER)  # registers the blip folder type
     (tmp_path / "case").mkdir()
     c = Ctx(comfy_models, output_dir, tmp_path / "case", monkeypatch, plans)
