@@ -140,19 +140,25 @@ def test_loader_says_which_diffusers_the_folder_needs(root, monkeypatch):
     assert 'pip install -U "diffusers>=99.0.0"' in msg
 
 
-def test_loader_refuses_sa3_small_same_s_autoencoder(root, tmp_path):
+def test_loader_refuses_same_s_held_by_diffusers_own_class(root, tmp_path):
+    """A Small folder whose SAME-S is diffusers' AutoencoderSAME (what diffusers' conversion script writes) would
+    decode wrong audio: refused, pointing at convert-sa3. The pack's own exact class loads (the "small" fixture)."""
     folder = tmp_path / "diffusers" / "sa3-small"
     shutil.copytree(root / "small", folder)
     cfg_path = folder / "vae" / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    for key in ("encoder_channels", "latent_dim", "encoder_transformer_depths"):
+    assert cfg["_class_name"] == "AutoencoderSAMEChunked"
+    folders.make_handle(folders.STABLE_AUDIO, "sa3-small", [str(tmp_path / "diffusers")], "fp32", devices.DevicePlan())
+    for key in ("encoder_channels", "latent_dim", "encoder_transformer_depths", "chunk_size", "chunk_midpoint_shift",
+                "encoder_conv_mapping", "decoder_conv_mapping"):
         cfg.pop(key)  # AutoencoderSAME's defaults: the SAME-S geometry
+    cfg["_class_name"] = "AutoencoderSAME"
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ValueError) as err:
         folders.make_handle(folders.STABLE_AUDIO, "sa3-small", [str(tmp_path / "diffusers")], "fp32",
                            devices.DevicePlan())
-    assert "has the SAME-S autoencoder of Stable Audio 3 Small" in str(err.value)
-    assert "would make wrong audio" in str(err.value)
+    assert "holds the SAME-S autoencoder of Stable Audio 3 Small as diffusers' AutoencoderSAME" in str(err.value)
+    assert "would make wrong audio" in str(err.value) and "convert-sa3" in str(err.value)
 
 
 def test_half_precision_keeps_rotary_positions_exact(root):

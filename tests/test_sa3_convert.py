@@ -25,6 +25,13 @@ from conftest import pack_module  # noqa: E402
 sa3 = pack_module("tools.sa3_convert")
 cli = pack_module("cli")
 
+
+def load_pipeline(folder):
+    """A Stable Audio 3 folder as the pack loads it (a SAME-S autoencoder through the pack's exact class)."""
+    from diffusers import StableAudio3Pipeline
+
+    return pack_module("models.loading").pipeline_from_folder(StableAudio3Pipeline, str(folder))
+
 AE = "pretransform.model."
 DIT = "model.model."
 
@@ -99,15 +106,19 @@ def official_model_config(pipe) -> dict:
     v, d = pipe.vae.config, pipe.transformer.config
     same = {"channels": v.encoder_channels, "c_mults": list(v.encoder_c_mults), "strides": list(v.encoder_strides),
             "latent_dim": v.latent_dim, "transformer_depths": list(v.encoder_transformer_depths), "differential": True,
-            "dyt": True, "dim_heads": v.dim_heads, "variable_stride": True, "sliding_window": [1, 1],
-            "ff_mult": v.ff_mult}
+            "dyt": True, "dim_heads": v.dim_heads, "variable_stride": True, "ff_mult": v.ff_mult}
+    if "chunk_size" in v:  # SAME-S: chunked attention (no sliding window), a kernel-3 decoder mapping
+        same.update(sliding_window=None, chunk_size=v.chunk_size, chunk_midpoint_shift=v.chunk_midpoint_shift)
+    else:
+        same.update(sliding_window=[v.sliding_window, v.sliding_window])
+    conv = {"encoder": bool(v.get("encoder_conv_mapping")), "decoder": bool(v.get("decoder_conv_mapping"))}
     return {
         "model_type": "diffusion_cond", "sample_rate": 44100, "audio_channels": 2,
         "model": {
             "pretransform": {"type": "autoencoder", "config": {
-                "encoder": {"type": "same", "config": {"in_channels": 512, **same}},
+                "encoder": {"type": "same", "config": {"in_channels": 512, "conv_mapping": conv["encoder"], **same}},
                 "decoder": {"type": "same", "config": {"out_channels": 512, "sinusoidal_blocks": [0],
-                                                       "conv_mapping": False, **same}},
+                                                       "conv_mapping": conv["decoder"], **same}},
                 "bottleneck": {"type": "softnorm", "config": {"dim": v.latent_dim, "noise_augment_dim": 0,
                                                               "auto_scale": True}},
                 "pretransform": {"type": "patched", "config": {"patch_size": 256, "channels": 2}},
@@ -134,14 +145,13 @@ def official_model_config(pipe) -> dict:
 def sa3_files(tmp_path_factory):
     """The tiny pipeline (diffusers folder), its official checkpoint + model_config.json, and a T5Gemma folder laid
     out like google/t5gemma-b-b-ul2 (a full encoder-decoder checkpoint with its tokenizer)."""
-    from diffusers import StableAudio3Pipeline
     from transformers import T5GemmaForConditionalGeneration
 
     loading = pack_module("models.loading")
     loading.quiet_libraries()
     root = tmp_path_factory.mktemp("sa3")
     original = pack_module("tools.demo_models").build_tiny_stable_audio3(str(root / "original"))
-    pipe = StableAudio3Pipeline.from_pretrained(original, local_files_only=True)
+    pipe = load_pipeline(original)
     official = root / "official"
     official.mkdir()
     state = official_checkpoint(pipe)
@@ -207,13 +217,12 @@ def test_differential_self_attention_rows_are_reordered_as_the_reference_chunks_
 
 # --------------------------------------------------------------------------------------------- conversion
 def test_converts_exactly_and_sounds_the_same(sa3_files, tmp_path):
-    from diffusers import StableAudio3Pipeline
 
     notes = []
     out = sa3.convert_sa3(sa3_files["checkpoint"], str(tmp_path / "sa3"), sa3_files["text_encoder"], dtype="keep",
                           notes=notes)
     assert out == str(tmp_path / "sa3") and sorted(os.listdir(tmp_path)) == ["sa3"]
-    converted = StableAudio3Pipeline.from_pretrained(out, local_files_only=True)
+    converted = load_pipeline(out)
     original = sa3_files["pipe"]
     for component in ("transformer", "vae", "duration_embedder", "text_encoder"):
         ours, theirs = getattr(converted, component).state_dict(), getattr(original, component).state_dict()
@@ -236,12 +245,11 @@ def test_converts_exactly_and_sounds_the_same(sa3_files, tmp_path):
 
 
 def test_without_model_config_the_shapes_suffice(sa3_files, tmp_path):
-    from diffusers import StableAudio3Pipeline
 
     checkpoint = _write_checkpoint(tmp_path / "bare", sa3_files["state"])
     notes = []
     out = sa3.convert_sa3(checkpoint, str(tmp_path / "sa3"), sa3_files["text_encoder"], dtype="fp16", notes=notes)
-    converted = StableAudio3Pipeline.from_pretrained(out, local_files_only=True)
+    converted = load_pipeline(out)
     for component in ("transformer", "vae", "duration_embedder"):
         theirs = getattr(sa3_files["pipe"], component).state_dict()
         for name, tensor in getattr(converted, component).state_dict().items():
@@ -288,22 +296,36 @@ def test_never_touches_an_existing_out_dir(sa3_files, tmp_path):
     assert _no_leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("variant", ["kernel-3 mapping", "chunked attention"])
-def test_refuses_a_same_s_autoencoder(sa3_files, tmp_path, variant):
+def test_the_tiny_checkpoint_is_same_s(sa3_files):
+    """The fixture is a Stable Audio 3 Small in miniature: the converter must meet SAME-S's two differences."""
+    ae = sa3_files["config"]["model"]["pretransform"]["config"]
+    assert ae["decoder"]["config"]["sliding_window"] is None and ae["decoder"]["config"]["chunk_midpoint_shift"]
+    assert sa3_files["state"][f"{AE}decoder.layers.3.mapping.weight_v"].shape[-1] == 3
+    assert type(sa3_files["pipe"].vae).__name__ == "AutoencoderSAMEChunked"
+
+
+@pytest.mark.parametrize("variant", ["kernel-3 mapping with a sliding window", "chunks differ", "asymmetric window",
+                                     "several output tokens"])
+def test_refuses_an_autoencoder_it_cannot_hold_exactly(sa3_files, tmp_path, variant):
     state, config = dict(sa3_files["state"]), json.loads(json.dumps(sa3_files["config"]))
-    if variant == "kernel-3 mapping":  # SAME-S decoder: WNConv1d(768 -> 512, kernel 3, padding "same")
-        key = f"{AE}decoder.layers.3.mapping.weight_v"
-        state[key] = state[key].repeat(1, 1, 3)
-        expected = r'"pretransform\.model\.decoder\.layers\.3\.mapping" is a kernel-3 convolution'
-    else:  # SAME-S attends in chunks of 32 latents with a midpoint shift, not over a sliding window
-        for side in ("encoder", "decoder"):
-            ae = config["model"]["pretransform"]["config"][side]["config"]
-            del ae["sliding_window"]
-            ae.update(chunk_size=32, chunk_midpoint_shift=True)
-        expected = r"chunked attention \(chunk_size 32, midpoint shift\)"
-    checkpoint = _write_checkpoint(tmp_path / "small", state, config)
-    with pytest.raises(ValueError, match=r"SAME-S-style autoencoder, as in Stable Audio 3 Small.*" + expected +
-                       r".*would produce wrong audio"):
+    sides = {side: config["model"]["pretransform"]["config"][side]["config"] for side in ("encoder", "decoder")}
+    if variant == "kernel-3 mapping with a sliding window":  # neither SAME-S (chunked) nor SAME-L (kernel 1)
+        for ae in sides.values():
+            ae.update(sliding_window=[1, 1])
+        expected = r"a kernel-3 mapping convolution with sliding-window attention is neither SAME-S nor SAME-L"
+    elif variant == "chunks differ":
+        sides["decoder"]["chunk_size"] = 64
+        expected = r"the encoder and decoder attend in different chunks"
+    elif variant == "asymmetric window":
+        sides["encoder"]["sliding_window"] = [1, 2]
+        sides["decoder"]["sliding_window"] = [1, 2]
+        expected = r"sliding window \[1, 2\] is asymmetric"
+    else:
+        key = f"{AE}decoder.layers.3.new_tokens"
+        state[key] = state[key].repeat(1, 16, 1)
+        expected = r'"pretransform\.model\.decoder\.layers\.3\.new_tokens" holds 16 output tokens'
+    checkpoint = _write_checkpoint(tmp_path / "odd", state, config)
+    with pytest.raises(ValueError, match=r"convert-sa3: .*" + expected + r".*nothing was written"):
         sa3.convert_sa3(checkpoint, str(tmp_path / "out"), sa3_files["text_encoder"])
     assert not (tmp_path / "out").exists() and _no_leftovers(tmp_path)
 
@@ -342,7 +364,6 @@ def test_text_encoder_folder_errors(sa3_files, tmp_path):
 def test_optional_parts_of_a_checkpoint(sa3_files, tmp_path):
     """No inpainting embedder: filled with zeros (text-to-audio unchanged). Text-encoder weights inside the
     checkpoint (conditioner.conditioners.prompt.model.*): they replace the folder's."""
-    from diffusers import StableAudio3Pipeline
 
     state = {k: v for k, v in sa3_files["state"].items() if ".to_local_embed." not in k}
     encoder = {k: v + 1 for k, v in sa3_files["pipe"].text_encoder.state_dict().items()}
@@ -350,7 +371,7 @@ def test_optional_parts_of_a_checkpoint(sa3_files, tmp_path):
     checkpoint = _write_checkpoint(tmp_path / "parts", state, sa3_files["config"])
     notes = []
     out = sa3.convert_sa3(checkpoint, str(tmp_path / "sa3"), sa3_files["text_encoder"], dtype="keep", notes=notes)
-    converted = StableAudio3Pipeline.from_pretrained(out, local_files_only=True)
+    converted = load_pipeline(out)
     local = {k: v for k, v in converted.transformer.state_dict().items() if ".to_local_embed." in k}
     assert local and all(not v.any() for v in local.values())
     assert all(torch.equal(v, encoder[k]) for k, v in converted.text_encoder.state_dict().items())

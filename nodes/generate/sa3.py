@@ -38,6 +38,13 @@ def latent_frames(pipe, seconds: float) -> int:
     return int(math.ceil(seconds * rate / hop_of(pipe.vae)))
 
 
+def _aligned(vae, chunk: int, overlap: int) -> tuple[int, int]:
+    """``chunk`` and ``overlap`` rounded up to the autoencoder's latent alignment (SAME-S attends in chunks of 2
+    latents: pieces starting on even latents see the chunks the whole clip sees, so a chunked run equals a whole one)."""
+    align = int(getattr(vae, "latent_alignment", 1) or 1)
+    return -(-chunk // align) * align, -(-overlap // align) * align
+
+
 def _chunks(length: int, chunk: int, overlap: int):
     """``(lo, hi, keep_from, keep_to)`` per chunk: decode ``[lo, hi)``, keep ``[keep_from, keep_to)`` of it
     (relative to ``lo``, in frames); the kept parts tile ``[0, length)`` exactly."""
@@ -57,7 +64,8 @@ def encode_audio(vae, audio: "torch.Tensor", chunk_frames: int = 0, overlap_fram
     hop = hop_of(vae)
     length = audio.shape[-1] // hop
     if not chunk_frames or length <= chunk_frames:
-        return vae.encode(audio).latents
+        return vae.encode(audio).latents[:, :, :length]
+    chunk_frames, overlap_frames = _aligned(vae, chunk_frames, overlap_frames)
     pieces = []
     for lo, hi, keep_from, keep_to in _chunks(length, chunk_frames, overlap_frames):
         latents = vae.encode(audio[:, :, lo * hop: hi * hop]).latents
@@ -250,13 +258,15 @@ def denoise(pipe, latents, cond: dict, *, cfg: float, steps: int, sigma_max: flo
 def decode(vae, latents: "torch.Tensor", chunk_frames: int = CHUNK_FRAMES,
            overlap_frames: int = OVERLAP_FRAMES) -> "torch.Tensor":
     """SAME-decode ``latents [B, D, L]`` to ``[B, C, L * hop]``, in overlapping chunks when ``chunk_frames`` > 0
-    (each chunk decoded with ``overlap_frames`` of context on both sides, which is dropped)."""
+    (each chunk decoded with ``overlap_frames`` of context on both sides, which is dropped; both rounded up to the
+    autoencoder's latent alignment). SAME-S decodes an odd number of latents padded by one: the extra is cut."""
     import torch
 
     length = latents.shape[-1]
-    if not chunk_frames or length <= chunk_frames:
-        return vae.decode(latents).sample
     hop = hop_of(vae)
+    if not chunk_frames or length <= chunk_frames:
+        return vae.decode(latents).sample[:, :, : length * hop]
+    chunk_frames, overlap_frames = _aligned(vae, chunk_frames, overlap_frames)
     pieces = []
     for lo, hi, keep_from, keep_to in _chunks(length, chunk_frames, overlap_frames):
         audio = vae.decode(latents[:, :, lo:hi]).sample

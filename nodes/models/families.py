@@ -34,7 +34,9 @@ class Family:
         compiles: ``torch.compile`` pays off (Stable Audio 3 runs 8 steps: compiling each new length costs more).
         decode_chunk_frames: memory mode -> latent frames per VAE decode chunk.
         chunk_on_cpu: decode in chunks on the CPU too (else whole there: RAM is plentiful and it is faster).
-        refused: why the loader refuses this family (``{installed}``: the installed diffusers); "" = loaded.
+        refused: why the loader refuses a folder of this family whose autoencoder is not ``exact_vae``
+            (``{installed}``: the installed diffusers); "" = always loaded.
+        exact_vae: the autoencoder class (``vae/config.json`` ``_class_name``) that holds this family exactly.
         geometry: autoencoder config that identifies a refused family's folder (unset keys take these values).
         components: the sub-folders its folder must hold (each named in ``model_index.json``); a folder lacking
             one is refused before loading (diffusers would load it and fail later, e.g. without ``tokenizer/``).
@@ -56,6 +58,7 @@ class Family:
     decode_chunk_frames: dict[str, int]
     chunk_on_cpu: bool
     refused: str = ""
+    exact_vae: str = ""
     geometry: dict = field(default_factory=dict)
     components: tuple[str, ...] = ()
 
@@ -82,16 +85,20 @@ FAMILIES: dict[str, Family] = {
         libraries=_SA3_LIBRARIES, max_seconds=380.0, steps=100, cfg=7.0, distilled_steps=8, distilled_cfg=1.0,
         token_limit=256, can_inpaint=True, compiles=False, decode_chunk_frames=_SA3_CHUNKS, chunk_on_cpu=True,
         components=_SA3_COMPONENTS),
-    # diffusers 0.42 lacks two parts of SAME-S (chunked attention, a kernel-3 mapping convolution), so a converted
-    # SAME-S decodes wrong audio: refused. Its geometry is AutoencoderSAME's default.
+    # diffusers' AutoencoderSAME lacks two parts of SAME-S (chunked attention, a kernel-3 mapping convolution), so
+    # a folder that holds SAME-S as AutoencoderSAME (diffusers' own conversion script writes one) decodes wrong
+    # audio and is refused; `convert-sa3` writes AutoencoderSAMEChunked (models/same_s.py), which is exact.
     "sa3-small": Family(
-        key="sa3-small", label="Stable Audio 3", pipeline=SA3_PIPELINE, min_diffusers="0.42.0",
+        key="sa3-small", label="Stable Audio 3 Small", pipeline=SA3_PIPELINE, min_diffusers="0.42.0",
         libraries=_SA3_LIBRARIES, max_seconds=120.0, steps=100, cfg=7.0, distilled_steps=8, distilled_cfg=1.0,
         token_limit=256, can_inpaint=True, compiles=False, decode_chunk_frames=_SA3_CHUNKS, chunk_on_cpu=True,
-        refused=("has the SAME-S autoencoder of Stable Audio 3 Small. diffusers {installed} cannot represent "
-                 "SAME-S exactly (it lacks its chunked attention and kernel-3 mapping convolution), so this folder "
-                 "would make wrong audio, and the pack refuses it. Use Stable Audio 3 Medium (SAME-L) or Stable "
-                 "Audio Open 1.0 here, or ComfyUI's native Stable Audio 3 nodes for Small."),
+        refused=("holds the SAME-S autoencoder of Stable Audio 3 Small as diffusers' AutoencoderSAME, which cannot "
+                 "represent SAME-S exactly (it lacks its chunked attention and kernel-3 mapping convolution; "
+                 "diffusers' own conversion script writes such folders), so it would make wrong audio and the "
+                 "pack refuses it. Convert the official checkpoint with this pack instead: `python -m nodes.cli "
+                 "convert-sa3 model.safetensors OUT_DIR --text-encoder T5GEMMA_DIR` writes an exact folder "
+                 "(see the README)."),
+        exact_vae="AutoencoderSAMEChunked",
         geometry={"encoder_channels": 128, "latent_dim": 256, "encoder_transformer_depths": [6]},
         components=_SA3_COMPONENTS),
 }
@@ -131,7 +138,7 @@ def refused_family(pipeline: str, vae_config: dict) -> Family | None:
     """The refused family a folder of ``pipeline`` with autoencoder config ``vae_config`` belongs to, or ``None``
     (a refused family's geometry matches when every key the config sets has the family's value)."""
     for fam in FAMILIES.values():
-        if fam.pipeline != pipeline or not fam.refused:
+        if fam.pipeline != pipeline or not fam.refused or vae_config.get("_class_name") == fam.exact_vae:
             continue
         given = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in vae_config.items() if k in fam.geometry}
         if {**fam.geometry, **given} == fam.geometry:

@@ -15,7 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .families import is_sa3
-from .folders import BLIP, CLAP, LLM, STABLE_AUDIO, ModelHandle, node_and_help
+from .folders import BLIP, CLAP, LLM, STABLE_AUDIO, ModelHandle, node_and_help, read_json
 
 if TYPE_CHECKING:
     from .plan import DevicePlan
@@ -99,8 +99,6 @@ def _load_llm(handle: ModelHandle):
 
 
 def _load_stable_audio(handle: ModelHandle):
-    import importlib.util
-
     import diffusers
 
     pipeline_cls = getattr(diffusers, handle.family)
@@ -117,15 +115,32 @@ def _load_stable_audio(handle: ModelHandle):
     level = pipeline_log.level
     pipeline_log.setLevel(logging.ERROR)
     try:
-        pipe = pipeline_cls.from_pretrained(
-            handle.path, local_files_only=True, use_safetensors=True, **{dtype_kw: dtype},
-            # without accelerate diffusers warns and falls back to this anyway; say it so the log stays clean
-            low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None)
+        pipe = pipeline_from_folder(pipeline_cls, handle.path, **{dtype_kw: dtype})
     finally:
         pipeline_log.setLevel(level)
     pipe.set_progress_bar_config(disable=True)
     exact_rotary_frequencies(pipe)
     return pipe
+
+
+def pipeline_from_folder(pipeline_cls, path: str, **kwargs):
+    """``pipeline_cls.from_pretrained(path)``, local safetensors only, with the parts diffusers' own classes would
+    not hold exactly loaded by this pack: a SAME-S autoencoder (``vae/config.json`` names
+    ``AutoencoderSAMEChunked``, as ``convert-sa3`` writes Stable Audio 3 Small). ``kwargs``: the dtype keyword
+    (``dtype`` or ``torch_dtype``: one dtype, or a dict by component with a ``"default"``)."""
+    import importlib.util
+
+    # without accelerate diffusers warns and falls back to this anyway; say it so the log stays clean
+    low_memory = importlib.util.find_spec("accelerate") is not None
+    common = dict(local_files_only=True, use_safetensors=True, low_cpu_mem_usage=low_memory)
+    config = read_json(os.path.join(path, "vae", "config.json")) or {}
+    if config.get("_class_name") == "AutoencoderSAMEChunked":
+        from .same_s import AutoencoderSAMEChunked
+
+        vae_kwargs = {k: v.get("vae", v.get("default")) if isinstance(v, dict) else v for k, v in kwargs.items()}
+        vae = AutoencoderSAMEChunked.from_pretrained(os.path.join(path, "vae"), **common, **vae_kwargs)
+        kwargs = dict(kwargs, vae=vae.eval())
+    return pipeline_cls.from_pretrained(path, **common, **kwargs)
 
 
 def exact_rotary_frequencies(pipe) -> int:

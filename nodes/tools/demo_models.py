@@ -171,28 +171,49 @@ def _gemma_tokenizer(max_length: int = 256):
                bos_token="<bos>", unk_token="<unk>")
 
 
-# Stable Audio 3: "tiny" (tests; SAME-S-like, so the 120 s family), "tiny-medium" (tiny, with the SAME-L encoder
-# width that marks the 380 s Medium family) and "sa3-medium" (the published SA3 Medium architecture: T5Gemma b-b
-# encoder, SAME-L, 1.45 B DiT; for GPU benchmarks).
+# Stable Audio 3: "tiny" (tests; a tiny SAME-S: chunked attention and a kernel-3 decoder mapping, so the 120 s Small
+# family), "tiny-medium" (tiny, with the SAME-L encoder width and band attention that mark the 380 s Medium family),
+# "sa3-small" and "sa3-medium" (the published Small and Medium architectures: T5Gemma b-b encoder, SAME-S / SAME-L,
+# the 433 M / 1.39 B DiT; for benchmarks, where speed and memory do not depend on weight values).
+_T5GEMMA_BB = dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
+                   num_key_value_heads=12, head_dim=64, query_pre_attn_scalar=64, sliding_window=4096)
 SA3_SIZES = {
     "tiny": dict(text=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                            num_key_value_heads=1, head_dim=8, query_pre_attn_scalar=8, sliding_window=16),
                  vocab=None,
-                 vae=dict(encoder_channels=8, encoder_c_mults=[2], encoder_transformer_depths=[1], latent_dim=8,
-                          dim_heads=8, ff_mult=1),
+                 vae=dict(encoder_channels=8, encoder_c_mults=[2], encoder_transformer_depths=[2], latent_dim=8,
+                          dim_heads=8, ff_mult=1, chunk_size=32, chunk_midpoint_shift=True,
+                          decoder_conv_mapping=True),
                  dit=dict(io_channels=8, embed_dim=16, depth=2, num_heads=2, cond_token_dim=16, global_cond_dim=16,
                           local_add_cond_dim=9, timestep_features_dim=8, ff_mult=1, num_memory_tokens=2),
                  duration=dict(output_dim=16, fourier_dim=8)),
-    "sa3-medium": dict(text=dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
-                                 num_key_value_heads=12, head_dim=64, query_pre_attn_scalar=64, sliding_window=4096),
-                       vocab=256000,
-                       vae=dict(encoder_channels=256, encoder_transformer_depths=[12],
-                                decoder_sinusoidal_blocks=[8]),
+    "sa3-small": dict(text=_T5GEMMA_BB, vocab=256000,
+                      vae=dict(),  # AutoencoderSAMEChunked's defaults are the published SAME-S
+                      dit=dict(embed_dim=1024, depth=20, num_heads=16, use_differential_attention=False),
+                      duration=dict(output_dim=768, fourier_dim=256)),
+    "sa3-medium": dict(text=_T5GEMMA_BB, vocab=256000,
+                       vae=dict(encoder_channels=256, encoder_transformer_depths=[12], decoder_sinusoidal_blocks=[8],
+                                sliding_window=1),
                        dit=dict(),
                        duration=dict(output_dim=768, fourier_dim=256)),
 }
-SA3_SIZES["tiny-medium"] = dict(SA3_SIZES["tiny"], vae=dict(SA3_SIZES["tiny"]["vae"], encoder_channels=256,
-                                                             encoder_c_mults=[1], latent_dim=8))
+SA3_SIZES["tiny-medium"] = dict(SA3_SIZES["tiny"], vae=dict(encoder_channels=256, encoder_c_mults=[1],
+                                                             encoder_transformer_depths=[1], latent_dim=8, dim_heads=8,
+                                                             ff_mult=1, sliding_window=1))
+
+
+def sa3_autoencoder(size: str = "tiny"):
+    """A random SAME autoencoder of :data:`SA3_SIZES` ``size``: ``AutoencoderSAMEChunked`` (SAME-S, chunked
+    attention) where the size sets ``chunk_size`` or is Small, else diffusers' ``AutoencoderSAME`` (SAME-L)."""
+    arch = dict(SA3_SIZES[size]["vae"])
+    common = dict(audio_channels=2, patch_size=256, encoder_strides=[16], sampling_rate=44100)
+    if "sliding_window" in arch:
+        from diffusers import AutoencoderSAME
+
+        return AutoencoderSAME(**common, **arch)
+    from ..models.same_s import AutoencoderSAMEChunked
+
+    return AutoencoderSAMEChunked(**common, **arch)
 
 
 def _liven(vae, transformer) -> None:
@@ -215,22 +236,19 @@ def _liven(vae, transformer) -> None:
                     param.normal_(0.0, 0.05)
                 if "to_qkv" in name:
                     param.mul_(4.0)
-        vae.decoder.blocks[-1].mapping.weight.mul_(0.1)  # keep the tiny decoder's output mostly within [-1, 1]
+        vae.decoder.blocks[-1].mapping.weight_g.mul_(0.1)  # keep the tiny decoder's output mostly within [-1, 1]
 
 
 def build_tiny_stable_audio3(folder: str, seed: int = 0, size: str = "tiny") -> str:
-    """Write a random ``StableAudio3Pipeline`` (T5Gemma encoder, ``AutoencoderSAME`` at the real 4096 hop and
+    """Write a random ``StableAudio3Pipeline`` (T5Gemma encoder, a SAME autoencoder at the real 4096 hop and
     44.1 kHz, ``StableAudio3DiTModel`` with the inpainting embedder, distilled flow-match scheduler) to ``folder``;
     returns ``folder``. Needs diffusers >= 0.42. ``size``: a key of :data:`SA3_SIZES` (full sizes in fp16)."""
     import torch
-    from diffusers import (
-        AutoencoderSAME,
-        FlowMatchEulerDiscreteScheduler,
-        StableAudio3DiTModel,
-        StableAudio3Pipeline,
-    )
+    from diffusers import FlowMatchEulerDiscreteScheduler, StableAudio3DiTModel, StableAudio3Pipeline
     from diffusers.pipelines.stable_audio_3.modeling_stable_audio_3 import StableAudio3DurationEmbedder
     from transformers import T5GemmaConfig, T5GemmaEncoderModel
+
+    from ..models.same_s import save_pipeline
 
     arch = SA3_SIZES[size]
     tok = _gemma_tokenizer(256)
@@ -238,7 +256,7 @@ def build_tiny_stable_audio3(folder: str, seed: int = 0, size: str = "tiny") -> 
     encoder = dict(vocab_size=arch["vocab"] or len(tok), max_position_embeddings=512, **arch["text"])
     text_encoder = T5GemmaEncoderModel(T5GemmaConfig(encoder=encoder, decoder=encoder, vocab_size=encoder["vocab_size"],
                                                      is_encoder_decoder=False)).eval()
-    vae = AutoencoderSAME(audio_channels=2, patch_size=256, encoder_strides=[16], sampling_rate=44100, **arch["vae"])
+    vae = sa3_autoencoder(size)
     transformer = StableAudio3DiTModel(**arch["dit"])
     duration = StableAudio3DurationEmbedder(**arch["duration"])
     scheduler = FlowMatchEulerDiscreteScheduler(stochastic_sampling=True, shift=1.0)
@@ -248,7 +266,7 @@ def build_tiny_stable_audio3(folder: str, seed: int = 0, size: str = "tiny") -> 
                                 transformer=transformer, scheduler=scheduler)
     if not size.startswith("tiny"):
         pipe.to(torch.float16)
-    pipe.save_pretrained(folder, safe_serialization=True)
+    save_pipeline(pipe, folder)
     return folder
 
 

@@ -221,33 +221,33 @@ def _dit_config(ck: _Checkpoint, given: dict) -> dict:
     return config
 
 
-def _same_s_reasons(ck: _Checkpoint, prefixes: list[str], enc_cfg: dict, dec_cfg: dict) -> list[str]:
-    """Why this autoencoder cannot be held exactly by diffusers' AutoencoderSAME (empty when it can)."""
+def _inexact_reasons(ck: _Checkpoint, prefixes: list[str], enc_cfg: dict, dec_cfg: dict) -> list[str]:
+    """Why this autoencoder cannot be held exactly by ``AutoencoderSAME`` (band attention, SAME-L) or
+    ``AutoencoderSAMEChunked`` (chunked attention, kernel-3 mappings: SAME-S); empty when one of them can."""
     reasons = []
     for prefix in prefixes:
         kernel = ck.shapes.get(prefix + "mapping.weight_v", (1,))[-1]
-        if kernel != 1:
-            reasons.append(f'"{prefix}mapping" is a kernel-{kernel} convolution where AutoencoderSAME has kernel 1')
+        if kernel not in (1, 3):
+            reasons.append(f'"{prefix}mapping" is a kernel-{kernel} convolution where SAME has kernel 1 or 3')
         tokens = ck.shape(prefix + "new_tokens")[1]
         if tokens != 1:
-            reasons.append(f'"{prefix}new_tokens" holds {tokens} output tokens per segment where AutoencoderSAME '
-                           "holds 1 (variable stride)")
+            reasons.append(f'"{prefix}new_tokens" holds {tokens} output tokens per segment where SAME holds 1 '
+                           "(variable stride)")
+    windows = [cfg.get("sliding_window") for cfg in (enc_cfg, dec_cfg) if cfg]
+    if len({w is None for w in windows}) > 1:
+        reasons.append("the encoder and decoder attend differently (one in chunks, one over a sliding window)")
+    chunking = {(cfg.get("chunk_size", 128), bool(cfg.get("chunk_midpoint_shift")))
+                for cfg in (enc_cfg, dec_cfg) if cfg and cfg.get("sliding_window", 0) is None}
+    if len(chunking) > 1:
+        reasons.append(f"the encoder and decoder attend in different chunks ({sorted(chunking)})")
     for side, cfg in (("encoder", enc_cfg), ("decoder", dec_cfg)):
-        if not cfg:
-            continue
-        if cfg.get("conv_mapping"):
-            reasons.append(f"model_config.json sets {side} conv_mapping (a kernel-3 mapping convolution)")
-        window = cfg.get("sliding_window")
-        if window is None:
-            shift = ", midpoint shift" if cfg.get("chunk_midpoint_shift") else ""
-            reasons.append(f"the {side} uses chunked attention (chunk_size {cfg.get('chunk_size', 128)}{shift}) "
-                           "where AutoencoderSAME attends over a sliding-window band")
-        elif isinstance(window, (list, tuple)) and len(set(window)) > 1:
+        window = cfg.get("sliding_window") if cfg else None
+        if isinstance(window, (list, tuple)) and len(set(window)) > 1:
             reasons.append(f"the {side} sliding window {list(window)} is asymmetric where AutoencoderSAME's is "
                            "symmetric")
     noise = ck.shapes.get(AE + "bottleneck.noise_scaling_factor")
     if noise and math.prod(noise):
-        reasons.append(f"the bottleneck adds {noise[1]} noise channels, which AutoencoderSAME has no place for")
+        reasons.append(f"the bottleneck adds {noise[1]} noise channels, which SAME has no place for")
     return sorted(set(reasons), key=reasons.index)
 
 
@@ -269,15 +269,13 @@ def _vae_blocks(ck: _Checkpoint) -> tuple[int, list[str], list[str]]:
     return levels, enc_blocks, dec_blocks
 
 
-def _refuse_same_s(ck: _Checkpoint, blocks: list[str], enc_cfg: dict, dec_cfg: dict) -> None:
-    reasons = _same_s_reasons(ck, blocks, enc_cfg, dec_cfg)
+def _refuse_inexact(ck: _Checkpoint, blocks: list[str], enc_cfg: dict, dec_cfg: dict) -> None:
+    reasons = _inexact_reasons(ck, blocks, enc_cfg, dec_cfg)
     if reasons:
-        import diffusers
-
-        raise _fail(f'CHECKPOINT "{ck.path}" has a SAME-S-style autoencoder, as in Stable Audio 3 Small, which '
-                    f"diffusers {diffusers.__version__} cannot represent exactly: {'; '.join(reasons)}. Converting it "
-                    "anyway would produce wrong audio, so it was refused and nothing was written. Convert Stable "
-                    "Audio 3 Medium (SAME-L) instead, or run Small with ComfyUI's native Stable Audio 3 nodes.")
+        raise _fail(f'CHECKPOINT "{ck.path}" has an autoencoder this converter cannot represent exactly: '
+                    f"{'; '.join(reasons)}. Converting it anyway would produce wrong audio, so it was refused and "
+                    "nothing was written. Convert an official Stable Audio 3 Small or Medium checkpoint with the "
+                    "model_config.json that came with it.")
 
 
 def _vae_shapes(ck: _Checkpoint, enc_blocks: list[str], dec_blocks: list[str]) -> dict:
@@ -307,19 +305,40 @@ def _setting(assumed: list[str], name: str, value, default):
 
 
 def _vae_settings(ae_cfg: dict, enc_cfg: dict, dec_cfg: dict, levels: int, same_l: bool, assumed: list[str]) -> dict:
-    """The settings the weights do not show: strides, attention window, sinusoidal layers, audio channels."""
+    """The settings the weights do not show: strides, sinusoidal layers, audio channels."""
     strides = _setting(assumed, "strides", enc_cfg.get("strides"), [16] * levels)
-    window = enc_cfg.get("sliding_window") if enc_cfg else None
-    window = _setting(assumed, "sliding_window", window, 1)
-    window = window[0] if isinstance(window, (list, tuple)) else window
     enc_sin = (enc_cfg.get("sinusoidal_blocks") or [0] * levels) if enc_cfg else None
     dec_sin = (dec_cfg.get("sinusoidal_blocks") or [0] * levels) if dec_cfg else None
     enc_sin = _setting(assumed, "encoder sinusoidal_blocks", enc_sin, [0] * levels)
     dec_sin = _setting(assumed, "decoder sinusoidal_blocks", dec_sin, [8] if same_l else [0] * levels)
     audio_channels = _setting(assumed, "audio channels",
                               ae_cfg.get("io_channels") or _get(ae_cfg, "pretransform", "config", "channels"), 2)
-    return {"strides": strides, "window": window, "enc_sin": enc_sin, "dec_sin": dec_sin,
-            "audio_channels": audio_channels}
+    return {"strides": strides, "enc_sin": enc_sin, "dec_sin": dec_sin, "audio_channels": audio_channels}
+
+
+def _attention(enc_cfg: dict, same_s: bool, assumed: list[str]) -> dict:
+    """How the autoencoder attends, which the weights do not show: over a band of ``sliding_window`` latents each
+    side (SAME-L) or in chunks (SAME-S: ``sliding_window`` null, ``chunk_size`` frames, the midpoint shift). Without
+    model_config.json: the published setting of the geometry."""
+    if enc_cfg:
+        window = enc_cfg.get("sliding_window")
+        if window is None:  # stable-audio-tools' default: chunks of 128 frames, no shift
+            return {"chunk_size": int(enc_cfg.get("chunk_size", 128)),
+                    "chunk_midpoint_shift": bool(enc_cfg.get("chunk_midpoint_shift", False))}
+        return {"sliding_window": window[0] if isinstance(window, (list, tuple)) else window}
+    if same_s:
+        assumed.append("autoencoder attention in chunks of 32 frames with the midpoint shift (published SAME-S)")
+        return {"chunk_size": 32, "chunk_midpoint_shift": True}
+    assumed.append("autoencoder sliding_window 1")
+    return {"sliding_window": 1}
+
+
+def _mapping_kernels(ck: _Checkpoint, enc_blocks: list[str], dec_blocks: list[str]) -> dict:
+    """Whether each side maps channels with a kernel-3 convolution (the weights show it: SAME-S's decoder does)."""
+    def wide(blocks):
+        return any(ck.shapes.get(p + "mapping.weight_v", (1,))[-1] == 3 for p in blocks)
+
+    return {"encoder_conv_mapping": wide(enc_blocks), "decoder_conv_mapping": wide(dec_blocks)}
 
 
 def _patch_size(ae_cfg: dict, strides, patched_in: int, audio_channels: int) -> int:
@@ -347,13 +366,14 @@ def _vae_channels(enc_cfg: dict, widths: list[int]) -> tuple[int, list[int]]:
 
 
 def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict, int]:
-    """AutoencoderSAME arguments and the number of resampling levels. Strides, the attention window and the
-    sinusoidal layers do not show in the weights: they come from model_config.json, else the published SAME values."""
+    """The autoencoder's class name and arguments (``"class"`` in the dict), and its number of resampling levels.
+    Strides, the attention pattern and the sinusoidal layers do not show in the weights: they come from
+    model_config.json, else the published SAME-S / SAME-L values."""
     ae_cfg = _get(config, "model", "pretransform", "config") or {}
     enc_cfg = _get(ae_cfg, "encoder", "config") or {}
     dec_cfg = _get(ae_cfg, "decoder", "config") or {}
     levels, enc_blocks, dec_blocks = _vae_blocks(ck)
-    _refuse_same_s(ck, enc_blocks + dec_blocks, enc_cfg, dec_cfg)
+    _refuse_inexact(ck, enc_blocks + dec_blocks, enc_cfg, dec_cfg)
     shapes = _vae_shapes(ck, enc_blocks, dec_blocks)
     widths, layer0, qkv_rows = shapes["widths"], shapes["layer0"], shapes["qkv_rows"]
     same_l = widths == [1536] and shapes["depths"] == [12]  # published SAME-L: its decoder ends in 8 sinusoidal layers
@@ -362,7 +382,20 @@ def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict
     patch_size = _patch_size(ae_cfg, strides, shapes["patched_in"], audio_channels)
     channels, c_mults = _vae_channels(enc_cfg, widths)
     sample_rate = _setting(assumed, "sampling_rate", config.get("sample_rate"), 44100)
+    kernels = _mapping_kernels(ck, enc_blocks, dec_blocks)
+    # published SAME-S: 768 wide, 6 layers; only SAME-S maps with a kernel-3 convolution
+    same_s = (widths == [768] and shapes["depths"] == [6]) or any(kernels.values())
+    attention = _attention(enc_cfg, same_s, assumed)
+    chunked = "chunk_size" in attention
+    if any(kernels.values()) and not chunked:
+        raise _fail(f'CHECKPOINT "{ck.path}": a kernel-3 mapping convolution with sliding-window attention is '
+                    "neither SAME-S nor SAME-L, so it cannot be represented exactly; nothing was written. Pass the "
+                    "model_config.json that came with the checkpoint (--model-config).")
+    if chunked and any(attention["chunk_size"] % s for s in strides):
+        raise _fail(f"model_config.json: the autoencoder's chunk_size {attention['chunk_size']} is not a multiple "
+                    f"of its strides {list(strides)}; stable-audio-tools could not run it either.")
     vae = {
+        "class": "AutoencoderSAMEChunked" if chunked else "AutoencoderSAME",
         "audio_channels": audio_channels,
         "patch_size": patch_size,
         "encoder_channels": channels,
@@ -373,11 +406,14 @@ def _vae_config(ck: _Checkpoint, config: dict, assumed: list[str]) -> tuple[dict
         "use_differential_attention": qkv_rows == 5 * widths[0],
         "dim_heads": enc_cfg.get("dim_heads", ck.shape(layer0 + "self_attn.q_norm.gamma")[0]),
         "ff_mult": _whole(ck.shape(layer0 + "ff.ff.0.proj.weight")[0] / (2 * widths[0])),
-        "sliding_window": settings["window"],
+        "sliding_window": attention.get("sliding_window", 1),
         "encoder_sinusoidal_blocks": list(settings["enc_sin"]),
         "decoder_sinusoidal_blocks": list(settings["dec_sin"]),
         "sampling_rate": sample_rate,
     }
+    if chunked:
+        vae.update(chunk_size=attention["chunk_size"], chunk_midpoint_shift=attention["chunk_midpoint_shift"],
+                   **kernels)
     return vae, levels
 
 
@@ -735,7 +771,10 @@ def _diffusers_classes() -> dict:
     except ImportError as err:
         raise _fail(f"needs diffusers >= 0.42 with StableAudio3Pipeline ({err}). Run: pip install -U diffusers "
                     "transformers") from err
-    return {"transformer": StableAudio3DiTModel, "vae": AutoencoderSAME, "duration_embedder": StableAudio3DurationEmbedder,
+    from ..models.same_s import AutoencoderSAMEChunked
+
+    vaes = {cls.__name__: cls for cls in (AutoencoderSAME, AutoencoderSAMEChunked)}
+    return {"transformer": StableAudio3DiTModel, "vaes": vaes, "duration_embedder": StableAudio3DurationEmbedder,
             "scheduler": FlowMatchEulerDiscreteScheduler, "pipeline": StableAudio3Pipeline,
             "version": diffusers.__version__}
 
@@ -790,13 +829,46 @@ def _build_transformer(ck: _Checkpoint, cls, config: dict, mapping: dict, notes:
     return transformer
 
 
+def _build_vae(ck: _Checkpoint, plan: dict, vaes: dict):
+    """The autoencoder of ``plan["vae"]`` (its ``class``: AutoencoderSAME or AutoencoderSAMEChunked), filled strictly."""
+    config = dict(plan["vae"])
+    vae = vaes[config.pop("class")](**config)
+    _load_strict(vae, plan["maps"]["vae"], ck, "vae", levels=plan["levels"])
+    _check_rope(vae, ck, plan["rope"])
+    return vae
+
+
+def convert_autoencoder(tensors: dict, model_config: dict | None = None, *, label: str = "autoencoder"):
+    """The SAME autoencoder of a Stable Audio 3 checkpoint as the model that holds it exactly.
+
+    Args:
+        tensors: the checkpoint's ``pretransform.model.*`` tensors (the rest is ignored).
+        model_config: the checkpoint's model_config.json as a dict (``None``: the published settings of its
+            geometry: SAME-S chunked, SAME-L banded).
+        label: the name messages give the tensors' source.
+
+    Returns:
+        ``AutoencoderSAMEChunked`` (SAME-S) or ``AutoencoderSAME`` (SAME-L) in fp32, every tensor mapped strictly.
+    """
+    ck = _Checkpoint(label)
+    ck.shapes = {k: tuple(v.shape) for k, v in tensors.items() if k.startswith(AE)}
+    ck.tensors = {k: v for k, v in tensors.items() if k.startswith(AE)}
+    vae_config, levels = _vae_config(ck, model_config or {}, [])
+    rope: list = []
+    maps = {"vae": _map_vae(ck, levels, vae_config["use_differential_attention"], rope)}
+    vae = _build_vae(ck, {"vae": vae_config, "levels": levels, "maps": maps, "rope": rope},
+                     _diffusers_classes()["vaes"])
+    left = ck.unaccounted()
+    if left:
+        raise _fail(f'"{label}": autoencoder tensors with no place in {type(vae).__name__}: {_names(left)}.')
+    return vae.float().eval()
+
+
 def _build_pipeline(ck: _Checkpoint, plan: dict, classes: dict, text_encoder_dir: str, dtype: str, notes: list[str]):
     """Step 2: every component built from ``plan`` and filled strictly from the loaded checkpoint, then cast."""
     maps = plan["maps"]
     transformer = _build_transformer(ck, classes["transformer"], plan["transformer"], maps["transformer"], notes)
-    vae = classes["vae"](**plan["vae"])
-    _load_strict(vae, maps["vae"], ck, "vae", levels=plan["levels"])
-    _check_rope(vae, ck, plan["rope"])
+    vae = _build_vae(ck, plan, classes["vaes"])
     duration = classes["duration_embedder"](**plan["duration_embedder"])
     _load_strict(duration, maps["duration_embedder"], ck, "duration_embedder", own=("freqs",))
     text_encoder, tokenizer = _load_text_encoder(text_encoder_dir, dtype, plan["transformer"]["cond_token_dim"], notes)
@@ -824,7 +896,9 @@ def _write(pipe, out_dir: str) -> str:
     partial = os.path.join(parent, f".{name}.converting-{uuid.uuid4().hex[:8]}")
     os.mkdir(partial)
     try:
-        pipe.save_pretrained(partial, safe_serialization=True)
+        from ..models.same_s import save_pipeline
+
+        save_pipeline(pipe, partial)
         _check_out_dir(out_dir)  # nobody filled it meanwhile
         if os.path.isdir(out_dir):
             os.rmdir(out_dir)
