@@ -47,6 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_IMAGE = os.path.join(ROOT, "assets", "example_beach.jpg")
 DEMO_CAPTION = "a sandy beach with waves under a blue sky"  # the bundled picture, for the procedural engine
 ENGINES = ("auto", "stable-audio", "procedural", "plumbing")
+DEMO_FAMILIES = ("open", "sa3-small", "sa3-medium")
 PROCEDURAL_SECONDS = 30.0  # the procedural engine's default length
 
 
@@ -67,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--engine", choices=ENGINES, default="auto", help="auto: Stable Audio when --stable-audio is "
                    "given, else procedural (no model: layered rain/surf/wind... from the caption's words); "
                    "plumbing: tiny random models built on the fly (makes noise: checks the chain)")
+    m.add_argument("--demo-family", choices=DEMO_FAMILIES, default="open",
+                   help="with --engine plumbing (no model folders): which tiny random Stable Audio to build: Open "
+                        "1.0, Stable Audio 3 Small (its exact SAME-S autoencoder) or Medium (random weights: noise)")
     m.add_argument("--dtype", choices=folders.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
     m.add_argument("--memory", choices=devices.MEMORY_MODES, default="balanced",
                    help="GPU memory mode: balanced, fast (stays resident), low-vram (6-8 GB cards)")
@@ -143,12 +147,20 @@ def _check_run_args(args: argparse.Namespace) -> bool:
 
 def _build_demo(args: argparse.Namespace) -> tempfile.TemporaryDirectory:
     """Tiny random models in a temporary folder, set as ``args.blip`` and ``args.stable_audio``."""
-    from .tools.demo_models import build_demo_models
+    from .tools import demo_models
 
     tmp = tempfile.TemporaryDirectory(prefix="ambient_demo_")
-    args.blip, args.stable_audio = build_demo_models(tmp.name)
-    print("PLUMBING DEMO: tiny random models (a few thousand random weights), built on the fly. The caption is "
-          "random words and the audio is noise; pass --blip and --stable-audio folders for real soundscapes.")
+    args.blip, args.stable_audio = demo_models.build_demo_models(tmp.name)
+    family = getattr(args, "demo_family", "open")
+    if family != "open":  # the same tiny BLIP; a tiny Stable Audio 3 of that family in place of Open 1.0
+        size = {"sa3-small": "tiny", "sa3-medium": "tiny-medium"}[family]
+        args.stable_audio = demo_models.build_tiny_stable_audio3(
+            os.path.join(tmp.name, "diffusers", f"tiny-random-{family}"), size=size)
+    label = {"open": "Stable Audio Open 1.0", "sa3-small": "Stable Audio 3 Small (exact SAME-S autoencoder)",
+             "sa3-medium": "Stable Audio 3 Medium"}[family]
+    print(f"PLUMBING DEMO: tiny random models of BLIP and {label} (a few thousand random weights), built on the "
+          "fly. The caption is random words and the audio is noise; pass --blip and --stable-audio folders for "
+          "real soundscapes.")
     return tmp
 
 
@@ -237,12 +249,12 @@ def _convert_parser(dtypes) -> argparse.ArgumentParser:
         prog="python -m nodes.cli convert-sa3",
         description="Convert an official Stable Audio 3 checkpoint (the single .safetensors file ComfyUI's native "
                     "nodes load) and a T5Gemma encoder folder into a diffusers StableAudio3Pipeline folder for Load "
-                    "Stable Audio Model. Refuses what diffusers cannot hold exactly (Stable Audio 3 Small's SAME-S "
-                    "autoencoder) and never overwrites.",
+                    "Stable Audio Model: Small (SFX, Music; its SAME-S autoencoder held exactly by the pack) or "
+                    "Medium. Refuses what it cannot hold exactly and never overwrites.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="the official Stable Audio 3 .safetensors file")
     p.add_argument("out_dir", metavar="OUT_DIR", help="the pipeline folder to create (new or empty), e.g. "
-                   "ComfyUI/models/diffusers/stable-audio-3-medium")
+                   "ComfyUI/models/diffusers/stable-audio-3-small-sfx")
     p.add_argument("--text-encoder", required=True, metavar="T5GEMMA_DIR",
                    help="the google/t5gemma-b-b-ul2 folder (transformers format, with its tokenizer)")
     p.add_argument("--model-config", metavar="JSON", help="the checkpoint's model_config.json (default: "

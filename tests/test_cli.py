@@ -33,6 +33,19 @@ def test_demo_command_writes_wav_and_spectrogram(tmp_path):
     assert sf.info(str(wav)).frames == info.frames  # the first file was not touched
 
 
+@pytest.mark.skipif(not hasattr(__import__("diffusers"), "StableAudio3Pipeline"), reason="needs diffusers >= 0.42")
+def test_demo_family_sa3_small_runs_the_small_chain(tmp_path):
+    """Issue 14: the plumbing demo shows Stable Audio 3 Small too (a tiny random one with the exact SAME-S
+    autoencoder), clearly labelled, sampled with its own 8 steps and loop-able by inpainting."""
+    run = _cli("--out", str(tmp_path), *PLUMBING, "--demo-family", "sa3-small", "--seconds", "3", "--quiet",
+               "--no-spectrogram")
+    assert run.returncode == 0, run.stderr
+    assert "PLUMBING DEMO" in run.stdout and "Stable Audio 3 Small (exact SAME-S autoencoder)" in run.stdout
+    info = sf.info(str(tmp_path / "ambient" / "soundscape_00001_.wav"))
+    assert (info.channels, info.samplerate) == (2, 44100) and info.duration == pytest.approx(3.0, abs=1e-3)
+    assert " ".join(_cli("--help").stdout.split()).count("(random weights: noise)") == 1
+
+
 def test_default_command_makes_a_procedural_bed_and_says_so(tmp_path):
     """Issue 19: with no model folder the README's first command writes an audible procedural bed of the bundled
     beach picture (surf + wind), loops it on request, and says what real models add."""

@@ -84,8 +84,8 @@ class AmbientStableAudioSampler:
             "negative_prompt": negative_prompt_input(),
             "seconds": ("FLOAT", {"default": 10.0, "min": 0.1, "max": 380.0, "step": 0.1,
                                   "tooltip": "Length of each clip in seconds, up to the model's maximum: Stable "
-                                             "Audio Open 1.0 47.55 s, Stable Audio 3 Medium 380 s (Small is not "
-                                             "supported yet). Longer clips take longer and need more memory."}),
+                                             "Audio Open 1.0 47.55 s, Stable Audio 3 Small 120 s, Medium 380 s. "
+                                             "Longer clips take longer and need more memory."}),
             "steps": steps_input(),
             "cfg": cfg_input(),
             "seed": seed_input(),

@@ -77,9 +77,9 @@ class AmbientStableAudioLoader(ModelLoader):
         return {"required": {
             "model": cls.model_input("A diffusers Stable Audio folder (with model_index.json) in "
                                      "ComfyUI/models/diffusers: stable-audio-open-1.0 (up to 47.55 s, 100 steps, cfg "
-                                     "7) or a Stable Audio 3 Medium folder (up to 380 s, 8 steps, no cfg; needs "
-                                     "diffusers 0.42+). Stable Audio 3 Small is not supported yet. The README shows "
-                                     "how to download or convert them."),
+                                     "7), or a converted Stable Audio 3 folder: Small (SFX or Music, up to 120 s, "
+                                     "runs on a CPU) or Medium (up to 380 s); 8 steps, no cfg; needs diffusers "
+                                     "0.42+. The README shows how to download or convert them."),
             "dtype": dtype_input(),
         }}
 
