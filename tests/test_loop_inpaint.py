@@ -175,6 +175,36 @@ def test_errors_name_the_input_and_the_fix(comfy_models, pipe):
     assert "Load a Stable Audio 3 folder" in msg and msg.endswith('or set "method" to crossfade.')
 
 
+def test_a_model_without_an_inpainting_embedder_is_refused_not_run(comfy_models, tmp_path):
+    """A checkpoint without the inpainting embedder converts with zeros there (text to audio is exact): such a model
+    cannot loop or continue by inpainting, and says so (Extend's auto falls back to cross-fading)."""
+    import shutil
+
+    extend = pack_module("generate.extend")
+    src = comfy_models["base"] / "models" / "diffusers" / comfy_models["stable_audio3_name"]
+    folder = tmp_path / "diffusers" / "no-embedder"
+    shutil.copytree(src, folder)
+    handle = folders.make_handle(folders.STABLE_AUDIO, "no-embedder", [str(tmp_path / "diffusers")], "fp32",
+                                 devices.DevicePlan())
+    try:
+        pipe = loading.load(handle)
+        assert pack_module("models.families").can_inpaint(pipe)
+        with torch.no_grad():
+            for block in pipe.transformer.transformer_blocks:
+                for p in block.to_local_embed.parameters():
+                    p.zero_()
+        assert not pack_module("models.families").can_inpaint(pipe)
+        with pytest.raises(ValueError, match=r'^Make Seamless Loop: "model" cannot inpaint: its checkpoint has no '
+                                             r'inpainting embedder.*Set "method" to crossfade'):
+            loop.inpaint_loop(pipe, _source(), SR, PROMPT)
+        assert extend.resolve_method(pipe, "auto") == "crossfade"
+        with pytest.raises(ValueError, match=r'^Extend Soundscape: "model" cannot inpaint.*Set "method" to auto or '
+                                             r"crossfade"):
+            extend.resolve_method(pipe, "continue")
+    finally:
+        loading.unload(folders.STABLE_AUDIO)
+
+
 # ----------------------------------------------------------------------------------------------------- the node
 def _node(**kwargs):
     args = dict(audio={"waveform": _source(), "sample_rate": SR}, overlap_seconds=1.0, search_seconds=0.0)

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..checks import is_number, seed_for
-from ..models.families import can_inpaint
+from ..models.families import can_inpaint, is_sa3
+from .inputs import require_inpainting
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +38,8 @@ def resolve_method(pipe, method: str) -> str:
         raise ValueError(f'{NODE}: "method" is {method!r} but must be one of {", ".join(METHODS)}. Pick one.')
     if method == "auto":
         return "continue" if can_inpaint(pipe) else "crossfade"
+    if method == "continue" and is_sa3(pipe):
+        require_inpainting(NODE, pipe, 'Set "method" to auto or crossfade')
     if method == "continue" and not can_inpaint(pipe):
         raise ValueError(f'{NODE}: "method" is continue, which needs a Stable Audio 3 model (it inpaints each '
                          f'segment after the last); this is {type(pipe).__name__}. Set "method" to auto or '

@@ -11,7 +11,14 @@ from ..audio.loop import NODE
 from ..audio.resample import resample
 from ..checks import check_seconds, format_seconds, seed_for
 from ..models.families import is_sa3
-from .inputs import check_prompt, check_sampling, require_sa3_handle, require_sa3_pipe, seconds_for
+from .inputs import (
+    check_prompt,
+    check_sampling,
+    require_inpainting,
+    require_sa3_handle,
+    require_sa3_pipe,
+    seconds_for,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -107,6 +114,7 @@ def _check_loop_inputs(pipe, waveform, sample_rate, prompt, joint_seconds, fade_
     from .soundscape import sample_rate_of
 
     require_sa3_pipe(NODE, pipe, INPAINT_FIX)
+    require_inpainting(NODE, pipe, 'Set "method" to crossfade')
     x, sample_rate = check_clip(waveform, sample_rate, NODE, "this node cannot loop them")
     joint = check_seconds(NODE, "joint_seconds", joint_seconds, positive=True)
     fade = check_seconds(NODE, "fade_seconds", fade_seconds, positive=True)

@@ -34,6 +34,18 @@ def require_sa3_pipe(node: str, pipe, instead: str = "") -> None:
                          f"in; this needs a Stable Audio 3 model. {SA3_FIX}{instead}.")
 
 
+def require_inpainting(node: str, pipe, instead: str) -> None:
+    """A Stable Audio 3 pipeline that cannot inpaint (its checkpoint had no inpainting embedder) is refused with what
+    to do instead (``instead``: e.g. 'Set "method" to crossfade')."""
+    from ..models.families import can_inpaint
+
+    if not can_inpaint(pipe):
+        raise ValueError(f'{node}: "model" cannot inpaint: its checkpoint has no inpainting embedder (convert-sa3 '
+                         "filled it with zeros, so the model would not hear the audio it should keep). "
+                         f"{instead}, or load a Stable Audio 3 folder converted from a checkpoint with one (the "
+                         "official Small and Medium checkpoints have it).")
+
+
 def check_sampling(node: str, *, steps: int, seed: int, variations: int = 1) -> None:
     """The sampler's checks of ``steps``, ``seed`` and ``variations``, with ``node``'s name in the message."""
     from .soundscape import check_settings

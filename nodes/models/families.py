@@ -179,10 +179,16 @@ def max_seconds_of(pipe) -> float:
 
 
 def can_inpaint(pipe) -> bool:
-    """True when the model can inpaint: a family that can, whose DiT has the local (inpainting) conditioning."""
+    """True when the model can inpaint: a family that can, whose DiT has the local (inpainting) conditioning with
+    trained weights (``convert-sa3`` fills a checkpoint's missing inpainting embedder with zeros: such a model would
+    ignore what it should keep)."""
     if not family_of(pipe).can_inpaint:
         return False
-    return int(pipe.transformer.config.get("local_add_cond_dim", 0) or 0) == int(pipe.vae.config.latent_dim) + 1
+    if int(pipe.transformer.config.get("local_add_cond_dim", 0) or 0) != int(pipe.vae.config.latent_dim) + 1:
+        return False
+    blocks = getattr(pipe.transformer, "transformer_blocks", None)
+    embed = getattr(blocks[0], "to_local_embed", None) if blocks else None
+    return embed is None or bool(embed[0].weight.detach().any())
 
 
 def decode_chunk_frames(pipe, memory: str, load_device: str) -> int:
