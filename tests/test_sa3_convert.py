@@ -136,21 +136,20 @@ def official_model_config(pipe) -> dict:
                                      "global_cond_dim": d.global_cond_dim,
                                      "local_add_cond_dim": d.local_add_cond_dim,
                                      "num_memory_tokens": d.num_memory_tokens, "timestep_features_type": "expo",
-                                     "attn_kwargs": {"qk_norm": "rms", "differential": True}}},
+                                     "attn_kwargs": {"qk_norm": "rms",
+                                                     "differential": d.use_differential_attention}}},
             "io_channels": d.io_channels}}
 
 
 # --------------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def sa3_files(tmp_path_factory):
-    """The tiny pipeline (diffusers folder), its official checkpoint + model_config.json, and a T5Gemma folder laid
-    out like google/t5gemma-b-b-ul2 (a full encoder-decoder checkpoint with its tokenizer)."""
+def _official_files(root, size: str = "tiny") -> dict:
+    """A tiny pipeline of ``size`` (diffusers folder), its official checkpoint + model_config.json, and a T5Gemma
+    folder laid out like google/t5gemma-b-b-ul2 (a full encoder-decoder checkpoint with its tokenizer)."""
     from transformers import T5GemmaForConditionalGeneration
 
     loading = pack_module("models.loading")
     loading.quiet_libraries()
-    root = tmp_path_factory.mktemp("sa3")
-    original = pack_module("tools.demo_models").build_tiny_stable_audio3(str(root / "original"))
+    original = pack_module("tools.demo_models").build_tiny_stable_audio3(str(root / "original"), size=size)
     pipe = load_pipeline(original)
     official = root / "official"
     official.mkdir()
@@ -165,6 +164,13 @@ def sa3_files(tmp_path_factory):
     pipe.tokenizer.save_pretrained(str(root / "t5gemma"))
     return {"root": root, "pipe": pipe, "state": state, "checkpoint": str(official / "model.safetensors"),
             "config": official_model_config(pipe), "text_encoder": str(root / "t5gemma")}
+
+
+@pytest.fixture(scope="module")
+def sa3_files(tmp_path_factory):
+    """Small in miniature: a SAME-S autoencoder (chunked, kernel-3 decoder mapping), a DiT without differential
+    attention (as Small's)."""
+    return _official_files(tmp_path_factory.mktemp("sa3"))
 
 
 def _write_checkpoint(folder, state, config=None):
@@ -242,6 +248,22 @@ def test_converts_exactly_and_sounds_the_same(sa3_files, tmp_path):
     text = "\n".join(notes)
     assert "rotary frequencies" in text and "noise_scaling_factor" in text and "decoder half" in text
     assert "assumed" not in text  # model_config.json beside the checkpoint answered everything
+
+
+def test_medium_converts_exactly_too(tmp_path):
+    """Medium in miniature: SAME-L-style band attention (diffusers' own AutoencoderSAME) and a differential DiT,
+    whose fused self-attention rows the converter reorders."""
+    files = _official_files(tmp_path / "files", size="tiny-medium")
+    out = sa3.convert_sa3(files["checkpoint"], str(tmp_path / "sa3"), files["text_encoder"], dtype="keep")
+    converted, original = load_pipeline(out), files["pipe"]
+    assert type(converted.vae).__name__ == "AutoencoderSAME" and converted.transformer.config.use_differential_attention
+    for component in ("transformer", "vae", "duration_embedder"):
+        theirs = getattr(original, component).state_dict()
+        for name, tensor in getattr(converted, component).state_dict().items():
+            assert torch.equal(tensor, theirs[name]), f"{component}.{name}"
+    kwargs = {"prompt": "wind over a ridge", "duration": 1.0, "num_inference_steps": 2}
+    assert torch.equal(converted(**kwargs, generator=torch.Generator().manual_seed(3)).audios,
+                       original(**kwargs, generator=torch.Generator().manual_seed(3)).audios)
 
 
 def test_without_model_config_the_shapes_suffice(sa3_files, tmp_path):

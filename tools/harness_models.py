@@ -1,6 +1,7 @@
 """Build tiny random models named like the real ones, for running the example workflows in a real ComfyUI.
 
     python tools/harness_models.py /tmp/ambient_models   # writes models/ + extra_model_paths.yaml there
+    python tools/harness_models.py /tmp/ambient_models --sa3 small   # the SA3 workflows then run a tiny Small
 
 Then: ``python ../shared/harness/comfy_harness.py accept --pack . --models-config /tmp/ambient_models/extra_model_paths.yaml
 --input assets/example_beach.jpg --browser``. The models are random (noise, random words): this checks the
@@ -18,7 +19,9 @@ STABLE_AUDIO3_NAME = "stable-audio-3-medium"  # what `python -m nodes.cli conver
 CLAP_NAME = "larger_clap_general"
 
 
-def main(target: str) -> None:
+def main(target: str, sa3: str = "medium") -> None:
+    """``sa3``: which tiny Stable Audio 3 sits in the folder the SA3 workflows name: "medium" (the Medium family's
+    SAME-L-width autoencoder, 380 s) or "small" (a tiny SAME-S: chunked attention, kernel-3 decoder mapping, 120 s)."""
     import importlib
 
     load_pack_nodes()
@@ -30,7 +33,8 @@ def main(target: str) -> None:
     import diffusers
 
     if hasattr(diffusers, "StableAudio3Pipeline"):  # tiny, with the Medium family's autoencoder width (380 s)
-        demo.build_tiny_stable_audio3(os.path.join(models_dir, "diffusers", STABLE_AUDIO3_NAME), size="tiny-medium")
+        demo.build_tiny_stable_audio3(os.path.join(models_dir, "diffusers", STABLE_AUDIO3_NAME),
+                                      size={"medium": "tiny-medium", "small": "tiny"}[sa3])
     demo.build_tiny_clap(os.path.join(models_dir, "clap", CLAP_NAME))
     yaml_path = os.path.join(os.path.abspath(target), "extra_model_paths.yaml")
     with open(yaml_path, "w", encoding="utf-8") as f:
@@ -40,4 +44,10 @@ def main(target: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/ambient_models")
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", nargs="?", default="/tmp/ambient_models")
+    parser.add_argument("--sa3", choices=("medium", "small"), default="medium")
+    cli = parser.parse_args()
+    main(cli.target, cli.sa3)

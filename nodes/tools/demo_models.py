@@ -185,7 +185,8 @@ SA3_SIZES = {
                           dim_heads=8, ff_mult=1, chunk_size=32, chunk_midpoint_shift=True,
                           decoder_conv_mapping=True),
                  dit=dict(io_channels=8, embed_dim=16, depth=2, num_heads=2, cond_token_dim=16, global_cond_dim=16,
-                          local_add_cond_dim=9, timestep_features_dim=8, ff_mult=1, num_memory_tokens=2),
+                          local_add_cond_dim=9, timestep_features_dim=8, ff_mult=1, num_memory_tokens=2,
+                          use_differential_attention=False),  # as Small's DiT
                  duration=dict(output_dim=16, fourier_dim=8)),
     "sa3-small": dict(text=_T5GEMMA_BB, vocab=256000,
                       vae=dict(),  # AutoencoderSAMEChunked's defaults are the published SAME-S
@@ -197,9 +198,10 @@ SA3_SIZES = {
                        dit=dict(),
                        duration=dict(output_dim=768, fourier_dim=256)),
 }
-SA3_SIZES["tiny-medium"] = dict(SA3_SIZES["tiny"], vae=dict(encoder_channels=256, encoder_c_mults=[1],
-                                                             encoder_transformer_depths=[1], latent_dim=8, dim_heads=8,
-                                                             ff_mult=1, sliding_window=1))
+SA3_SIZES["tiny-medium"] = dict(SA3_SIZES["tiny"],
+                                dit=dict(SA3_SIZES["tiny"]["dit"], use_differential_attention=True),
+                                vae=dict(encoder_channels=256, encoder_c_mults=[1], encoder_transformer_depths=[1],
+                                         latent_dim=8, dim_heads=8, ff_mult=1, sliding_window=1))
 
 
 def sa3_autoencoder(size: str = "tiny"):
