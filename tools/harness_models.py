@@ -8,7 +8,6 @@ Then: ``python ../shared/harness/comfy_harness.py accept --pack . --models-confi
 plumbing in ComfyUI, not the sound.
 """
 import os
-import sys
 
 from pack_loader import load_pack_nodes
 
