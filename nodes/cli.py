@@ -220,15 +220,14 @@ def run(args: argparse.Namespace) -> int:
 def run_spatial_scene(args: argparse.Namespace) -> int:
     """``--spatial``: the chain of headless_spatial.py with the chosen engine (the plumbing engine's tiny random
     models built and removed around it)."""
-    from .headless_spatial import run_spatial
+    from .headless_spatial import preflight, run_spatial
 
     engine = _engine(args)
-    tmp = None
-    if engine != "procedural":
-        if _check_run_args(args):
-            tmp = _build_demo(args)
+    demo = engine != "procedural" and _check_run_args(args)
+    hrtf = preflight(args)  # existing output files, a bad --hrtf: refused before any work
+    tmp = _build_demo(args) if demo else None
     try:
-        return run_spatial(args, engine, DEMO_IMAGE, DEMO_CAPTION, PROCEDURAL_SECONDS)
+        return run_spatial(args, engine, DEMO_IMAGE, DEMO_CAPTION, PROCEDURAL_SECONDS, hrtf)
     finally:
         if tmp is not None:
             loading.unload()

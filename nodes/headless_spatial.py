@@ -208,14 +208,20 @@ def write_outputs(ambix, rate: int, loop: bool, args: argparse.Namespace, hrtf, 
              {**summary, "decoded": "binaural", "hrtf": BUILTIN if hrtf is None else hrtf.name})
 
 
-def run_spatial(args: argparse.Namespace, engine: str, demo_image: str, demo_caption: str,
-                procedural_seconds: float) -> int:
-    """The whole spatial chain for ``--spatial`` (see the module text)."""
-    from .generate.images import load_image
-    from .headless import image_files
+def preflight(args: argparse.Namespace):
+    """What can fail before any work: an existing ``--ambix``/``--binaural`` file, a bad ``--hrtf``. Returns the
+    :class:`Hrtf` (None: the built-in head)."""
     _free_target(args.ambix, "--ambix")
     _free_target(args.binaural, "--binaural")
-    hrtf = resolve_hrtf(args.hrtf)  # a bad SOFA file stops the run before any work
+    return resolve_hrtf(args.hrtf)
+
+
+def run_spatial(args: argparse.Namespace, engine: str, demo_image: str, demo_caption: str,
+                procedural_seconds: float, hrtf=None) -> int:
+    """The whole spatial chain for ``--spatial`` (see the module text); ``hrtf`` from :func:`preflight`."""
+    from .generate.images import load_image
+    from .headless import image_files
+
     (path,) = image_files(args.images or [demo_image])
     layout = LAYOUTS[args.spatial]
     print(f"image:    {path}\nspatial:  {layout}, {args.regions} regions")

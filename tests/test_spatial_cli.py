@@ -163,3 +163,18 @@ def test_hrtf_flag_names_what_is_missing(tmp_path, capsys):
     ears = tmp_path / "ears.wav"
     code, out, err = run(["--spatial", "wide", "--binaural", ears, "--hrtf", tmp_path / "nope.sofa"], capsys)
     assert code == 1 and "--hrtf" in err and "no such file" in err and not ears.exists()
+
+
+def test_model_engine_captions_each_region_and_samples_one_take_per_source(comfy_models, tmp_path, capsys):
+    """With model folders (the tiny random BLIP and Stable Audio): BLIP captions each region and the whole picture,
+    Stable Audio makes the bed and each source (the audio is noise from random weights: this checks the chain)."""
+    ambix = tmp_path / "scene.wav"
+    code, out, err = run(["--spatial", "panorama", "--regions", "3", "--ambix", ambix, "--blip", comfy_models["blip"],
+                          "--stable-audio", comfy_models["stable_audio"], "--seconds", "0.5", "--steps", "2",
+                          "--quiet"], capsys)
+    assert code == 0, err
+    assert "captions: BLIP" in out and out.count("region ") >= 3
+    takes = [line for line in out.splitlines() if line.startswith("take ")]
+    assert len(takes) >= 2 and takes[0].startswith(f"take 1/{len(takes)}")  # the bed and at least one source
+    data, rate = sf.read(str(ambix), always_2d=True)
+    assert data.shape[1] == 4 and data.shape[0] == round(0.5 * rate) and np.abs(data[:, 0]).max() > 0
