@@ -6,6 +6,8 @@
     python -m nodes.cli photo.jpg --blip models/blip/blip-image-captioning-large \\
         --stable-audio models/diffusers/stable-audio-open-1.0 --seconds 20
 
+    python -m nodes.cli --spatial wide --regions 3 --ambix out.wav --binaural out_bin.wav   # AmbiX + headphones
+
     python -m nodes.cli batch photos/ --out runs/photos   # a folder, list or table of images: resumable, sharded
     python -m nodes.cli --check --comfyui ~/ComfyUI        # which models are there, and how to get the others
 
@@ -111,7 +113,25 @@ def _parser() -> argparse.ArgumentParser:
                    "(e.g. -23 broadcast, -16 podcast, -14 streaming)")
     d.add_argument("--true-peak", type=float, default=-1.0, metavar="DBTP", help="true-peak ceiling with --loudness")
     _output_args(p.add_argument_group("output"))
+    _spatial_args(p.add_argument_group("spatial soundscape (AmbiX first-order ambisonics; the sound craft flags "
+                                       "apply to all 4 channels)"))
     return p
+
+
+def _spatial_args(g) -> None:
+    from .audio.hrtf import BUILTIN
+
+    g.add_argument("--spatial", choices=("panorama", "wide"), help="plan a scene around the listener from the "
+                   "picture: panorama = an equirectangular 360 deg image (its centre in front), wide = an ordinary "
+                   "picture across +-60 deg; each region captioned, one take for a diffuse bed and one per source "
+                   "at its direction, mixed in AmbiX")
+    g.add_argument("--regions", type=int, metavar="N", help="with --spatial: regions to caption, 3 to 8 (default 4)")
+    g.add_argument("--ambix", metavar="OUT.wav", help="with --spatial: write the 4-channel AmbiX WAV (ACN/SN3D) "
+                   "here (never over an existing file)")
+    g.add_argument("--binaural", metavar="OUT.wav", help="with --spatial: write the 2-channel headphone decode here "
+                   "(never over an existing file)")
+    g.add_argument("--hrtf", metavar="FILE_OR_NAME", help=f"with --binaural: a SOFA HRTF file to hear it through "
+                   f"(needs `pip install sofar`), or a file name in ComfyUI/models/hrtf (default: {BUILTIN})")
 
 
 def _output_args(o) -> None:
@@ -182,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
     from .generate.soundscape import NODE
 
     loading.quiet_libraries()
+    if args.spatial:
+        return run_spatial_scene(args)
     if _engine(args) == "procedural":
         return run_procedural(args)
     demo = _check_run_args(args)
@@ -205,6 +227,23 @@ def run(args: argparse.Namespace) -> int:
             loading.unload()
             tmp.cleanup()
     return 0
+
+
+def run_spatial_scene(args: argparse.Namespace) -> int:
+    """``--spatial``: the chain of headless_spatial.py with the chosen engine (the plumbing engine's tiny random
+    models built and removed around it)."""
+    from .headless_spatial import preflight, run_spatial
+
+    engine = _engine(args)
+    demo = engine != "procedural" and _check_run_args(args)
+    hrtf = preflight(args)  # existing output files, a bad --hrtf: refused before any work
+    tmp = _build_demo(args) if demo else None
+    try:
+        return run_spatial(args, engine, DEMO_IMAGE, DEMO_CAPTION, PROCEDURAL_SECONDS, hrtf)
+    finally:
+        if tmp is not None:
+            loading.unload()
+            tmp.cleanup()
 
 
 def _procedural_captions(images: list[str], args: argparse.Namespace) -> list[str]:
@@ -329,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         return check_models(args.comfyui, args.blip, args.stable_audio)
     if args.comfyui:
         parser.error("--comfyui goes with --check")
+    from .headless_spatial import check_spatial_flags
+
+    check_spatial_flags(args, parser.error)
     return _reported(lambda: run(args), "no partial file was left behind")
 
 

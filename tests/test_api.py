@@ -60,7 +60,7 @@ API = {
                                                         "stereo_spread", "diffuse"], ["AUDIO"]),
     "AmbientSpatialMix": ("Mix in Space (AmbiX)", ["audio_1", "gain_db_1", "audio_2", "gain_db_2", "yaw"]
                           + [f"{name}_{k}" for k in range(3, 9) for name in ("audio", "gain_db")], ["AUDIO"]),
-    "AmbientBinaural": ("Binaural from Ambisonics", ["audio", "yaw", "output"], ["AUDIO"]),
+    "AmbientBinaural": ("Binaural from Ambisonics", ["audio", "yaw", "output", "hrtf"], ["AUDIO"]),  # hrtf: optional, appended
 }
 
 

@@ -639,3 +639,42 @@ def save_wav(waveform: "torch.Tensor", sample_rate: int, output_dir: str, filena
         if dir_fd is not None:
             os.close(dir_fd)
     return saved
+
+
+def save_wav_file(waveform: "torch.Tensor", sample_rate: int, path: str, bit_depth: str = "16",
+                  loop_points: bool = False, metadata: dict | None = None) -> str:
+    """Write one clip ``float [C, T]`` (or a batch of one, ``[1, C, T]``) to exactly ``path``, never over a file.
+
+    For the command line's named outputs (``--ambix OUT.wav``). The file is encoded whole in memory first
+    (:func:`encode_wav`: a 4-channel clip gets the AmbiX WAVE_FORMAT_EXTENSIBLE header), then ``path`` is created
+    in exclusive mode (``open(path, "xb")``): an existing file is never touched. On any error while writing, the
+    created file is removed.
+
+    Returns:
+        ``path``, absolute.
+
+    Raises:
+        FileExistsError: ``path`` exists (nothing was written).
+        ValueError: a bad ``bit_depth``, a batch of more than one clip, or no such folder.
+    """
+    if bit_depth not in BIT_DEPTHS:
+        raise ValueError(f'{NODE}: "bit_depth" is {bit_depth!r} but must be one of {", ".join(BIT_DEPTHS)}. Pick one.')
+    clip = waveform[0] if waveform.ndim == 3 and waveform.shape[0] == 1 else waveform
+    if clip.ndim != 2:
+        raise ValueError(f"{NODE}: {path} takes one clip [channels, samples], got shape {tuple(waveform.shape)}.")
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise ValueError(f"{NODE}: the folder {folder} does not exist. Create it or pick another file name.")
+    data = encode_wav(clip, sample_rate, bit_depth, (0, clip.shape[-1] - 1) if loop_points else None, metadata)
+    with open(path, "xb") as f:  # FileExistsError when it exists: nothing touched
+        try:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            f.close()
+            os.unlink(path)
+            raise
+    log.info("saved %s", path)
+    return path

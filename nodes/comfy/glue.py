@@ -12,6 +12,7 @@ from collections.abc import Callable
 BLIP_FOLDER = "blip"          # pack-registered model folder type: ComfyUI/models/blip/
 CLAP_FOLDER = "clap"          # pack-registered model folder type: ComfyUI/models/clap/
 LLM_FOLDER = "LLM"            # pack-registered (core has none; other packs use the same): ComfyUI/models/LLM/
+HRTF_FOLDER = "hrtf"          # pack-registered: ComfyUI/models/hrtf/ (optional SOFA HRTF files for Binaural)
 DIFFUSERS_FOLDER = "diffusers"  # ComfyUI's own folder type for diffusers pipelines: ComfyUI/models/diffusers/
 
 
@@ -27,12 +28,34 @@ def model_roots(folder_type: str) -> list[str]:
     """The folders ComfyUI searches for ``folder_type`` (``models/<type>`` plus extra_model_paths.yaml entries)."""
     import folder_paths
 
-    if folder_type in (BLIP_FOLDER, CLAP_FOLDER, LLM_FOLDER):
+    if folder_type in (BLIP_FOLDER, CLAP_FOLDER, LLM_FOLDER, HRTF_FOLDER):
         _register_pack_folder(folder_type)
     try:
         return folder_paths.get_folder_paths(folder_type)
     except KeyError:
         return []
+
+
+def hrtf_files(exts: tuple[str, ...] = (".sofa",)) -> list[str]:
+    """The SOFA files in the ``hrtf`` model folders (``models/hrtf`` and extra_model_paths.yaml entries), as
+    paths relative to their folder (``/``-separated, sorted); none when the folders are empty or absent."""
+    names = set()
+    for root in model_roots(HRTF_FOLDER):
+        for folder, _, files in os.walk(root, followlinks=True):
+            for f in files:
+                if f.lower().endswith(exts):
+                    names.add(os.path.relpath(os.path.join(folder, f), root).replace(os.sep, "/"))
+    return sorted(names)
+
+
+def hrtf_path(name: str) -> str | None:
+    """The file of ``name`` (one of :func:`hrtf_files`) in the first ``hrtf`` folder that has it, else None."""
+    for root in model_roots(HRTF_FOLDER):
+        path = os.path.join(root, *name.split("/"))
+        inside = os.path.commonpath([os.path.abspath(root), os.path.abspath(path)]) == os.path.abspath(root)
+        if inside and os.path.isfile(path):
+            return path
+    return None
 
 
 def output_directory() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from ..audio.contract import AMBISONICS_META, AMBIX_FORMAT, LOOP_KEY, META_KEY, check_audio, make_audio
+from ..audio.hrtf import BUILTIN
 from ..models import devices, folders
 from . import glue as comfy_glue
 from .inputs import CATEGORY, audio_input
@@ -121,7 +122,7 @@ class AmbientSpatialMix:
 class AmbientBinaural:
     CATEGORY = CATEGORY
     DESCRIPTION = ("Hear an AmbiX scene: binaural for headphones through a built-in spherical-head model (no "
-                   "download), or plain stereo for speakers.")
+                   "download) or your own SOFA HRTF file from models/hrtf, or plain stereo for speakers.")
     RETURN_TYPES = ("AUDIO",)
     RETURN_NAMES = ("audio",)
     OUTPUT_TOOLTIPS = ("Stereo (left, right) at the same rate: binaural for headphones or stereo for speakers; "
@@ -139,14 +140,31 @@ class AmbientBinaural:
             "output": (list(OUTPUTS), {"default": OUTPUTS[0], "tooltip": "binaural: headphones (per direction, "
                        "interaural time difference up to 0.66 ms and head shadow, Woodworth / Brown-Duda head "
                        "model). stereo speakers: two virtual cardioid microphones at +-45 deg."}),
+        }, "optional": {
+            "hrtf": ([BUILTIN, *comfy_glue.hrtf_files()], {"default": BUILTIN, "tooltip": "binaural only: the head "
+                     "to hear through. built-in (spherical head): no download. Or a SOFA HRTF file (.sofa, "
+                     "SimpleFreeFieldHRIR) you put in ComfyUI/models/hrtf/ (press R after adding one): the scene is "
+                     "decoded to 10 virtual speakers at the file's nearest measured directions, each convolved with "
+                     "its measured ear pair. Needs `pip install sofar`."}),
         }}
 
-    def execute(self, audio, yaw, output):
+    def execute(self, audio, yaw, output, hrtf=BUILTIN):
         from ..audio.spatial import BINAURAL, decode
 
         waveform, rate = check_audio(audio, BINAURAL)
         meta = {k: v for k, v in (audio.get(META_KEY) or {}).items() if k != AMBISONICS_META} | {"decoded": output}
-        return (make_audio(decode(waveform, rate, yaw, output), rate, loop=bool(audio.get(LOOP_KEY)), meta=meta),)
+        if output == "binaural" and hrtf != BUILTIN:
+            from ..audio.hrtf import decode_binaural_hrtf, read_sofa
+
+            path = comfy_glue.hrtf_path(hrtf)
+            if path is None:
+                raise ValueError(f'{BINAURAL}: "hrtf" is {hrtf!r} but no such file is in ComfyUI/models/hrtf. Put the '
+                                 f".sofa file there and press R, or pick {BUILTIN!r}.")
+            decoded = decode_binaural_hrtf(waveform, rate, read_sofa(path), yaw)
+            meta["hrtf"] = hrtf
+        else:
+            decoded = decode(waveform, rate, yaw, output)
+        return (make_audio(decoded, rate, loop=bool(audio.get(LOOP_KEY)), meta=meta),)
 
 
 class AmbientSpatialScene:
