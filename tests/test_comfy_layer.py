@@ -58,7 +58,14 @@ def test_tooltips_and_descriptions_carry_no_machine_timings():
         texts += [spec[1].get("tooltip", "") for spec in _inputs(node_id).values()]
         for text in texts:
             assert not timing.search(text), (node_id, text)
-            assert "Small 120 s" not in text, (node_id, text)
+
+
+def test_tooltips_say_stable_audio_3_small_runs():
+    """Issue 14: Small loads now (its exact SAME-S autoencoder): the loader and the sampler's length say so."""
+    loader = _inputs("AmbientStableAudioLoader")["model"][1]["tooltip"]
+    seconds = _inputs("AmbientStableAudioSampler")["seconds"][1]["tooltip"]
+    assert "Small (SFX or Music, up to 120 s" in loader and "not supported" not in loader
+    assert "Stable Audio 3 Small 120 s, Medium 380 s" in seconds
 
 
 def test_every_loader_is_one_base_over_its_own_folder_type():
@@ -70,11 +77,6 @@ def test_every_loader_is_one_base_over_its_own_folder_type():
         folders[node_id] = cls.FOLDER
     assert folders == {"AmbientBlipLoader": glue.BLIP_FOLDER, "AmbientStableAudioLoader": glue.DIFFUSERS_FOLDER,
                        "AmbientClapLoader": glue.CLAP_FOLDER}
-
-
-def test_the_stable_audio_loader_does_not_promise_sa3_small():
-    tooltip = N["AmbientStableAudioLoader"].INPUT_TYPES()["required"]["model"][1]["tooltip"]
-    assert "Small is not supported yet" in tooltip
 
 
 def test_unused_layer_outputs_get_a_faint_bed():
