@@ -115,7 +115,7 @@ def _load_stable_audio(handle: ModelHandle):
     level = pipeline_log.level
     pipeline_log.setLevel(logging.ERROR)
     try:
-        pipe = pipeline_from_folder(pipeline_cls, handle.path, **{dtype_kw: dtype})
+        pipe = pipeline_from_folder(pipeline_cls, handle.path, dtype_kw, dtype)
     finally:
         pipeline_log.setLevel(level)
     pipe.set_progress_bar_config(disable=True)
@@ -123,24 +123,28 @@ def _load_stable_audio(handle: ModelHandle):
     return pipe
 
 
-def pipeline_from_folder(pipeline_cls, path: str, **kwargs):
+def pipeline_from_folder(pipeline_cls, path: str, dtype_kw: str = "dtype", dtype=None):
     """``pipeline_cls.from_pretrained(path)``, local safetensors only, with the parts diffusers' own classes would
     not hold exactly loaded by this pack: a SAME-S autoencoder (``vae/config.json`` names
-    ``AutoencoderSAMEChunked``, as ``convert-sa3`` writes Stable Audio 3 Small). ``kwargs``: the dtype keyword
-    (``dtype`` or ``torch_dtype``: one dtype, or a dict by component with a ``"default"``)."""
+    ``AutoencoderSAMEChunked``, as ``convert-sa3`` writes Stable Audio 3 Small). ``dtype_kw``: diffusers' dtype
+    keyword (``dtype``, or ``torch_dtype`` before 0.40); ``dtype``: one torch dtype, or a dict by component with a
+    ``"default"``; ``None``: as saved."""
     import importlib.util
 
     # without accelerate diffusers warns and falls back to this anyway; say it so the log stays clean
     low_memory = importlib.util.find_spec("accelerate") is not None
-    common = dict(local_files_only=True, use_safetensors=True, low_cpu_mem_usage=low_memory)
     config = read_json(os.path.join(path, "vae", "config.json")) or {}
-    if config.get("_class_name") == "AutoencoderSAMEChunked":
-        from .same_s import AutoencoderSAMEChunked
+    if config.get("_class_name") != "AutoencoderSAMEChunked":
+        return pipeline_cls.from_pretrained(path, local_files_only=True, use_safetensors=True,
+                                            low_cpu_mem_usage=low_memory, **{dtype_kw: dtype})
+    from .same_s import AutoencoderSAMEChunked
 
-        vae_kwargs = {k: v.get("vae", v.get("default")) if isinstance(v, dict) else v for k, v in kwargs.items()}
-        vae = AutoencoderSAMEChunked.from_pretrained(os.path.join(path, "vae"), **common, **vae_kwargs)
-        kwargs = dict(kwargs, vae=vae.eval())
-    return pipeline_cls.from_pretrained(path, **common, **kwargs)
+    vae_dtype = dtype.get("vae", dtype.get("default")) if isinstance(dtype, dict) else dtype
+    vae = AutoencoderSAMEChunked.from_pretrained(os.path.join(path, "vae"), local_files_only=True,
+                                                 use_safetensors=True, low_cpu_mem_usage=low_memory,
+                                                 **{dtype_kw: vae_dtype})
+    return pipeline_cls.from_pretrained(path, local_files_only=True, use_safetensors=True,
+                                        low_cpu_mem_usage=low_memory, vae=vae.eval(), **{dtype_kw: dtype})
 
 
 def exact_rotary_frequencies(pipe) -> int:
