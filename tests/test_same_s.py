@@ -156,3 +156,16 @@ def test_small_pipeline_chunked_decode_equals_whole(tmp_path):
     assert whole.shape[-1] == 34 * 4096 and (chunked - whole).abs().max() <= TOLERANCE
     assert odd.shape[-1] == odd_whole.shape[-1] == 33 * 4096 and (odd - odd_whole).abs().max() <= TOLERANCE
     assert whole.std() > 1e-3
+
+
+def test_the_default_overlap_shrinks_to_the_context_and_stays_exact():
+    """SAME-S needs 2 latents of context: the sampler's default overlap (32) is cut to that, and the result is still
+    the whole clip's (pieces of 6 would be impossible with 32 on both sides)."""
+    weights, config, inputs, outputs = _fixture()
+    ours = convert.convert_autoencoder(weights, config)
+    assert ours.context_latents == 2 and gen._aligned(ours, 256, 32) == (256, 2)
+    with torch.no_grad():
+        got = gen.decode(ours, inputs["decode_long"], 6)
+        enc = gen.encode_audio(ours, inputs["encode"], 6)
+    assert (got - outputs["decode_long"]).abs().max() <= TOLERANCE
+    assert (enc - outputs["encode"]).abs().max() <= TOLERANCE

@@ -40,8 +40,11 @@ def latent_frames(pipe, seconds: float) -> int:
 
 def _aligned(vae, chunk: int, overlap: int) -> tuple[int, int]:
     """``chunk`` and ``overlap`` rounded up to the autoencoder's latent alignment (SAME-S attends in chunks of 2
-    latents: pieces starting on even latents see the chunks the whole clip sees, so a chunked run equals a whole one)."""
+    latents: pieces starting on even latents see the chunks the whole clip sees, so a chunked run equals a whole one);
+    the overlap no longer than the context the autoencoder needs when it knows it (SAME-S: 2 latents, so a chunked
+    decode costs about what a whole one does instead of 30 % more with 32)."""
     align = int(getattr(vae, "latent_alignment", 1) or 1)
+    overlap = min(overlap, int(getattr(vae, "context_latents", overlap)))
     return -(-chunk // align) * align, -(-overlap // align) * align
 
 

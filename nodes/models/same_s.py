@@ -141,6 +141,13 @@ class AutoencoderSAMEChunked(AutoencoderSAME):
         see the chunks the whole clip sees (2 for SAME-S)."""
         return max(int(self.config.chunk_size) // int(s) for s in self.config.encoder_strides)
 
+    @property
+    def context_latents(self) -> int:
+        """Latents of context on each side that make a piece's kept part exact: attention reaches half a chunk past
+        its own chunk (the shifted half) and a kernel-3 mapping one frame more, so one whole chunk suffices
+        (``tests/test_same_s.py`` decodes with it and equals the whole clip). Single-level SAME only."""
+        return self.latent_alignment if len(self.config.encoder_strides) == 1 else 32
+
 
 def save_pipeline(pipe, folder: str) -> None:
     """``pipe.save_pretrained(folder)`` (safetensors) with ``model_index.json`` naming the autoencoder
