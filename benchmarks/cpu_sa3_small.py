@@ -15,9 +15,11 @@ one short warm-up (2 s clip, 1 step, decode), then one timed run: the text encod
 model is distilled), the decode the pack does on the CPU (``families.decode_chunk_frames``: 256-latent chunks with
 32 of overlap), then the extra decodes a config asks for (other chunk sizes; not counted in the total), and the
 text encoder again on the same prompt (what a cache of the encoding would save). "total" = text + DiT + decode;
-"x RT" = total / audio seconds. Peak RSS: ``ru_maxrss`` of the whole process (loading included) and, per phase,
-the kernel's peak mark (VmHWM) after resetting it through /proc/self/clear_refs. ``os.getloadavg()`` is recorded
-before each config: the machine may be shared, and contention shows there.
+"x RT" = total / audio seconds. Peak RSS (GB = 1e9 bytes): the kernel's peak mark (VmHWM) over load + warm-up, then
+per phase after resetting it through /proc/self/clear_refs; "peak" = the largest over the pack's path (load, text,
+DiT, its decode; the extra decodes have their own peaks). A thread samples RssAnon / RssFile every 50 ms to tell
+the weights from the mapped safetensors files (file-backed, reclaimable page cache). ``os.getloadavg()`` is recorded
+before, during and after each config: the machine may be shared, and contention shows there.
 
 Goals (issue 14, CPU speed): 30 s of audio in <= 30 s wall on 2 cores; 120 s in <= 120 s; peak RSS <= 3 GB. This is
 a benchmark: it prints figures and never fails on a missed goal (targets are not tests).
@@ -65,6 +67,7 @@ LEVERS = [
     config("bf16-30s-flash", sdpa="flash", note="SDPA flash backend only (CPU flash kernel)"),
     config("bf16-30s-no-onednn", mkldnn=False, note="torch.backends.mkldnn disabled"),
     config("bf16-30s-compile", compile=True, note="torch.compile(transformer), mode default"),
+    config("bf16-120s-compile", seconds=120, compile=True, note="torch.compile(transformer), mode default"),
 ]
 CONFIGS = {c["name"]: c for c in MATRIX + LEVERS}
 QUICK = ["bf16-30s"]
@@ -98,8 +101,52 @@ def _peak_gb() -> float:
     return _status_kb("VmHWM") * 1024 / GB
 
 
+class MemorySampler:
+    """Samples RssAnon / RssFile of this process every ``interval`` s in a thread: the kernel keeps a peak of their
+    sum only (VmHWM), and the file-backed part is the mapped safetensors files (clean page cache)."""
+
+    def __init__(self, interval: float = 0.05):
+        import threading
+
+        self.interval, self.peak = interval, {"RssAnon": 0.0, "RssFile": 0.0, "VmRSS": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self):
+        with open("/proc/self/status") as f:
+            for line in f:
+                key = line.split(":", 1)[0]
+                if key in self.peak:
+                    self.peak[key] = max(self.peak[key], float(line.split()[1]) * 1024 / GB)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def take(self) -> dict:
+        """The peaks since the last take (GB), then start again."""
+        self.sample()
+        out, self.peak = dict(self.peak), {k: 0.0 for k in self.peak}
+        return {f"sampled_peak_{k}_gb": v for k, v in out.items()}
+
+
 def run_child(cfg: dict, folder: str) -> dict:
     """Measure one configuration in this (fresh) process; returns the row."""
+    with MemorySampler() as sampler:
+        return _run_child(cfg, folder, sampler)
+
+
+def _run_child(cfg: dict, folder: str, sampler) -> dict:
     import contextlib
     import gc
     import importlib
@@ -127,6 +174,7 @@ def run_child(cfg: dict, folder: str) -> dict:
     loading.exact_rotary_frequencies(pipe)  # as the pack's loader does (a no-op in fp32)
     out["load_s"] = time.perf_counter() - t0
     out["peak_rss_load_gb"] = _peak_gb()
+    out["load_sampled"] = sampler.take()
     # the safetensors files stay mapped (file-backed RSS, ~1 GB here) until their objects are collected
     out["rss_file_at_load_gb"] = _status_kb("RssFile") * 1024 / GB
     out["rss_anon_at_load_gb"] = _status_kb("RssAnon") * 1024 / GB
@@ -181,6 +229,7 @@ def run_child(cfg: dict, folder: str) -> dict:
             out["compile_first_step_s"] = time.perf_counter() - t0
         out["loadavg_run"] = list(os.getloadavg())
         out["peak_rss_warmup_gb"] = _peak_gb()  # load and warm-up (compile included)
+        sampler.take()
         how = "VmHWM after clear_refs" if _reset_peak() else "ru_maxrss"
         out["peak_method"] = how
 
@@ -226,14 +275,16 @@ def run_child(cfg: dict, folder: str) -> dict:
         text_phase(seconds)
         out["text_again_s"] = time.perf_counter() - t0
 
+    out["run_sampled"] = sampler.take()  # text, DiT, every decode, text again
     out["total_s"] = out["text_s"] + out["dit_s"] + out["decode_s"]
     out["x_realtime"] = out["total_s"] / seconds
     out["total_with_text_cached_s"] = out["dit_s"] + out["decode_s"]
     out["peak_rss_run_gb"] = max(out["peak_rss_text_gb"], out["peak_rss_dit_gb"], out["peak_rss_decode_gb"])
-    # the whole process, loading included (clear_refs resets the mark ru_maxrss reads too, so take the larger)
-    out["peak_rss_gb"] = max(out["peak_rss_load_gb"], out["peak_rss_run_gb"],
-                             out.get("peak_rss_warmup_gb", 0.0),
-                             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB)
+    # the pack's path in this process, loading included (clear_refs also resets the mark ru_maxrss reads, so the
+    # marks are taken per phase); the extra decodes are apart, in peak_rss_all_gb
+    out["peak_rss_gb"] = max(out["peak_rss_load_gb"], out["peak_rss_warmup_gb"], out["peak_rss_run_gb"])
+    out["peak_rss_all_gb"] = max([out["peak_rss_gb"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB]
+                                 + [d["peak_rss_gb"] for d in out["decodes"].values()])
     out["loadavg_end"] = list(os.getloadavg())
     return out
 
@@ -253,9 +304,9 @@ def check_overlap(folder: str) -> dict:
     demo = importlib.import_module("ambient_nodes.tools.demo_models")
     importlib.import_module("ambient_nodes.models.loading").quiet_libraries()
     vae = same_s.AutoencoderSAMEChunked.from_pretrained(os.path.join(folder, "vae"), torch_dtype=torch.float32).eval()
+    torch.manual_seed(0)
     demo._liven(vae, torch.nn.Linear(1, 1))
     out = {"how": "max |chunked - whole| on a livened fp32 SAME-S, random latents", "cases": []}
-    torch.manual_seed(0)
     with torch.inference_mode():
         for length in (95, 96):
             latents = torch.randn(1, int(vae.config.latent_dim), length)
@@ -373,6 +424,50 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def markdown(report: dict) -> str:
+    """The report as the tables of benchmarks/RESULTS.md."""
+    rows = {n: r for n, r in report["rows"].items() if "error" not in r}
+    md = ["| config | load avg (1 min) before | text encoder | 8 DiT steps (per step) | decode (pack: 256/32) | "
+          "total | wall s per s of audio | peak RSS, process | peak RSS, after load |", "|---" * 9 + "|"]
+    for name in [c["name"] for c in MATRIX]:
+        r = rows.get(name)
+        if r is None:
+            md.append(f"| {name} | {report['rows'].get(name, {}).get('error', 'not run')[:80]} |" + " |" * 7)
+            continue
+        md.append(f"| {name} | {r['loadavg_before'][0]:.2f} | {r['text_s']:.2f} s | {r['dit_s']:.1f} s "
+                  f"({statistics_median(r['dit_step_s']):.2f}) | {r['decode_s']:.1f} s | **{r['total_s']:.1f} s** | "
+                  f"**{r['x_realtime']:.2f}** | {r['peak_rss_gb']:.2f} GB | {r['peak_rss_run_gb']:.2f} GB |")
+    md += ["", "| config | decode | wall | s per s of audio | peak RSS during it | max abs diff to 256/32 |",
+           "|---" * 6 + "|"]
+    for name, r in rows.items():
+        for key, d in r.get("decodes", {}).items():
+            if len(r["decodes"]) < 2:
+                continue
+            diff = d.get("max_abs_diff_vs_pack")
+            md.append(f"| {name} | {key} | {d['s']:.1f} s | {d['s'] / r['config']['seconds']:.3f} | "
+                      f"{d['peak_rss_gb']:.2f} GB | {'(pack)' if diff is None else f'{diff:.1e}'} |")
+    base = rows.get("bf16-30s")
+    md += ["", "| lever | load avg | text | 8 DiT steps | decode | total | total vs | peak RSS |",
+           "|---" * 8 + "|"]
+    for name in ["bf16-30s", "fp32-30s"] + [c["name"] for c in LEVERS]:
+        r = rows.get(name)
+        if r is None:
+            md.append(f"| {name} | {report['rows'].get(name, {}).get('error', 'not run')[:80]} |" + " |" * 6)
+            continue
+        ref = rows.get(f"{r['config']['dtype'] if r['config']['dtype'] != 'autocast-bf16' else 'bf16'}-"
+                       f"{r['config']['seconds']:g}s") if name not in ("bf16-30s", "fp32-30s") else base
+        ratio = f"x{r['total_s'] / ref['total_s']:.2f} of {ref['config']['name']}" if ref else ""
+        extra = f"; compile {r['compile_s']:.0f} s apart" if "compile_s" in r else ""
+        md.append(f"| {name} ({r['config']['note'] or r['config']['dtype']}{extra}) | {r['loadavg_before'][0]:.2f} | "
+                  f"{r['text_s']:.2f} s (again: {r['text_again_s']:.2f}) | {r['dit_s']:.1f} s | {r['decode_s']:.1f} s | "
+                  f"{r['total_s']:.1f} s | {ratio} | {r['peak_rss_gb']:.2f} GB |")
+    md += ["", "| goal | config | measured | goal | |", "|---" * 5 + "|"]
+    for g in report.get("goals", []):
+        md.append(f"| {g['name']} | {g['config']} | {g['measured']:.2f} | {g['goal']:g} | "
+                  f"{'met' if g['met'] else '**missed**'} |")
+    return "\n".join(md)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folder", default=DEFAULT_FOLDER, help="the Small folder (built there when missing)")
@@ -382,6 +477,7 @@ def main() -> None:
     mode.add_argument("--all", action="store_true", help="the matrix and the levers")
     mode.add_argument("--only", nargs="+", help="configs by name")
     mode.add_argument("--list", action="store_true")
+    mode.add_argument("--markdown", metavar="JSON", help="print a results JSON as RESULTS.md tables")
     ap.add_argument("--out", help=f"JSON to write (default: {RESULTS} with --all, else a temporary file)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per config")
     ap.add_argument("--check-overlap", action="store_true", help="also check how much decode overlap SAME-S needs")
@@ -395,6 +491,10 @@ def main() -> None:
         return
     if args.child:
         print("RESULT " + json.dumps(run_child(json.loads(args.child), args.folder)), flush=True)
+        return
+    if args.markdown:
+        with open(args.markdown) as f:
+            print(markdown(json.load(f)))
         return
     if args.list:
         for c in CONFIGS.values():
