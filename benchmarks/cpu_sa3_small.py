@@ -249,7 +249,7 @@ def _run_child(cfg: dict, folder: str, sampler) -> dict:
         out["latent_frames"] = int(latents.shape[-1])
 
         out["decodes"] = {}
-        audio = None
+        audio = first = None
         pack_decode = (pack_chunk, sa3.OVERLAP_FRAMES)
         for chunk, overlap in [pack_decode] + [tuple(d) for d in cfg["decodes"] if tuple(d) != pack_decode]:
             del audio
@@ -296,6 +296,7 @@ def check_overlap(folder: str) -> dict:
     import importlib
 
     import torch
+
     from pack_loader import load_pack_nodes
 
     load_pack_nodes()
