@@ -319,6 +319,51 @@ def check_overlap(folder: str) -> dict:
     return out
 
 
+def count_flops(folder: str, lengths=(10.0, 30.0, 120.0)) -> dict:
+    """FLOPs of each phase (``torch.utils.flop_counter``: matmuls, convolutions and attention; elementwise work is
+    not counted) at each length: text encoder, one DiT step, and the decode at the chunk/overlap settings timed."""
+    import importlib
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from pack_loader import load_pack_nodes
+
+    load_pack_nodes()
+    loading = importlib.import_module("ambient_nodes.models.loading")
+    sa3 = importlib.import_module("ambient_nodes.generate.sa3")
+    loading.quiet_libraries()
+    from diffusers import StableAudio3Pipeline
+
+    pipe = loading.pipeline_from_folder(StableAudio3Pipeline, folder, dtype=torch.bfloat16)
+
+    out = {"how": "torch.utils.flop_counter.FlopCounterMode, bf16, the pack's functions; GFLOP", "lengths": {}}
+    with torch.inference_mode():
+        for seconds in lengths:
+            counter = FlopCounterMode(display=False)
+            with counter:
+                text = sa3.encode_text(pipe, PROMPT, None, seconds, 1, guided=False)
+            row = {"latent_frames": sa3.latent_frames(pipe, seconds), "text_gflop": counter.get_total_flops() / 1e9}
+            cond = sa3.prepare_conditioning(pipe, *text, row["latent_frames"], 1, None, ())
+            generator = torch.Generator("cpu").manual_seed(0)
+            latents, sigma_max = sa3.initial_latents(pipe, row["latent_frames"], 1, generator, None, 1.0)
+            counter = FlopCounterMode(display=False)
+            with counter:
+                latents = sa3.denoise(pipe, latents, cond, cfg=1.0, steps=1, sigma_max=sigma_max, generator=generator,
+                                      transformer=None, split_cfg=False, on_step=None)
+            row["dit_step_gflop"] = counter.get_total_flops() / 1e9
+            row["dit_8_steps_gflop"] = 8 * row["dit_step_gflop"]
+            row["decode_gflop"] = {}
+            for chunk, overlap in ((256, 32), (128, 32), (0, 0), (256, 2), (128, 2)):
+                counter = FlopCounterMode(display=False)
+                with counter:
+                    sa3.decode(pipe.vae, latents, chunk, overlap)
+                row["decode_gflop"][f"{chunk}/{overlap}" if chunk else "whole"] = counter.get_total_flops() / 1e9
+            out["lengths"][f"{seconds:g}"] = row
+            print(seconds, json.dumps(row), flush=True)
+    return out
+
+
 def statistics_median(values):
     import statistics
 
@@ -478,6 +523,8 @@ def main() -> None:
     mode.add_argument("--all", action="store_true", help="the matrix and the levers")
     mode.add_argument("--only", nargs="+", help="configs by name")
     mode.add_argument("--list", action="store_true")
+    mode.add_argument("--flops", action="store_true",
+                      help="count each phase's FLOPs (writes benchmarks/results_cpu_sa3_small_flops.json)")
     mode.add_argument("--markdown", metavar="JSON", help="print a results JSON as RESULTS.md tables")
     ap.add_argument("--out", help=f"JSON to write (default: {RESULTS} with --all, else a temporary file)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per config")
@@ -497,6 +544,12 @@ def main() -> None:
     if args.markdown:
         with open(args.markdown) as f:
             print(markdown(json.load(f)))
+        return
+    if args.flops:
+        path = args.out or os.path.join(ROOT, "benchmarks", "results_cpu_sa3_small_flops.json")
+        with open(path, "w") as f:
+            json.dump(count_flops(args.folder), f, indent=1)
+        print(f"wrote {path}")
         return
     if args.list:
         for c in CONFIGS.values():
