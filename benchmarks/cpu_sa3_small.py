@@ -462,8 +462,8 @@ def table(report: dict) -> str:
                      f"{row['decode_s']:7.2f} {row['total_s']:7.2f} {row['x_realtime']:5.2f} "
                      f"{statistics_median(row['dit_step_s']):6.2f} {row['peak_rss_gb']:5.2f} "
                      f"{row['peak_rss_run_gb']:6.2f}  " + "; ".join(extra))
-    lines.append("times in s; x RT = total / audio s; peak = whole-process ru_maxrss in GB (load incl.); "
-                 "run pk = VmHWM during text/DiT/decode after load")
+    lines.append("times in s; x RT = total / audio s; peak = VmHWM over the pack's path in GB, loading included; "
+                 "run pk = the same over text/DiT/decode only")
     for g in report.get("goals", []):
         lines.append(f"goal {g['name']!r} [{g['config']}]: {g['measured']} vs {g['goal']} -> "
                      f"{'met' if g['met'] else 'MISSED'}")
@@ -474,7 +474,7 @@ def markdown(report: dict) -> str:
     """The report as the tables of benchmarks/RESULTS.md."""
     rows = {n: r for n, r in report["rows"].items() if "error" not in r}
     md = ["| config | load avg (1 min) before | text encoder | 8 DiT steps (per step) | decode (pack: 256/32) | "
-          "total | wall s per s of audio | peak RSS, process | peak RSS, after load |", "|---" * 9 + "|"]
+          "total | wall s per s of audio | peak RSS (load incl.) | peak RSS, timed run |", "|---" * 9 + "|"]
     for name in [c["name"] for c in MATRIX]:
         r = rows.get(name)
         if r is None:
