@@ -66,13 +66,13 @@ def resolve_hrtf(value: str | None):
     """``--hrtf``: None for the built-in spherical head, else the :class:`Hrtf` of a SOFA file path, or of a name in
     the models/hrtf folder of the ComfyUI this pack is installed in."""
     from .audio.hrtf import BUILTIN, read_sofa
-    from .tools.model_check import _installed_comfyui
+    from .tools.model_check import installed_comfyui
 
     if value is None or value == BUILTIN or value.lower() in BUILTIN_NAMES:
         return None
     if os.path.isfile(value):
         return read_sofa(value, "--hrtf")
-    comfy = _installed_comfyui()
+    comfy = installed_comfyui()
     looked = [value]
     if comfy is not None:
         path = os.path.join(comfy, "models", "hrtf", value)

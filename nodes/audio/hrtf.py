@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..checks import check_sample_rate
-from .spatial import BINAURAL, check_ambix, decoder_matrix, rotation_matrix, speaker_directions
+from .spatial import (
+    BINAURAL,
+    BLOCK_FRAMES,
+    check_ambix,
+    check_yaw,
+    decoder_matrix,
+    ears_to_wave,
+    rotation_matrix,
+    speaker_directions,
+    stft_frames,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -140,11 +150,9 @@ def _hrtf_block(data: "np.ndarray", rate: int, spectra_hrtf: "np.ndarray", tree,
     """:func:`decode_binaural_hrtf`'s work on float64 AmbiX ``[B, 4, T]`` -> ``[B, 2, T]`` (whole, no blocks)."""
     import numpy as np
     from scipy.ndimage import uniform_filter1d
-    from scipy.signal import istft, stft
+    from scipy.signal import stft
 
-    from .spatial import _frames
-
-    size, hop = _frames(rate)
+    size, hop = stft_frames(rate)
     _, _, spectra = stft(data, fs=rate, nperseg=size, noverlap=size - hop, axis=-1)  # [B, 4, F, N]
     w = spectra[:, 0]
     intensity = uniform_filter1d(np.real(np.conj(w)[:, None] * spectra[:, [3, 1, 2]]), 4, axis=-1)  # [B, 3, F, N]
@@ -159,12 +167,7 @@ def _hrtf_block(data: "np.ndarray", rate: int, spectra_hrtf: "np.ndarray", tree,
     out = np.stack([direct * spectra_hrtf[nearest, ear, bins] for ear in (0, 1)], axis=1)  # [B, 2, F, N]
     speaker_ears = np.einsum("lk,lef->ekf", decoder, spectra_hrtf[speakers])  # [2, 4, F]
     out += np.einsum("ekf,bkfn->befn", speaker_ears, spectra) * np.sqrt(psi)[:, None]
-    _, wave = istft(out, fs=rate, nperseg=size, noverlap=size - hop, time_axis=-1, freq_axis=-2)
-    frames = data.shape[-1]
-    wave = wave[..., :frames]
-    if wave.shape[-1] < frames:
-        wave = np.concatenate([wave, np.zeros(wave.shape[:-1] + (frames - wave.shape[-1],))], axis=-1)
-    return wave
+    return ears_to_wave(out, rate, data.shape[-1])
 
 
 def decode_binaural_hrtf(ambix: "torch.Tensor", sample_rate: int, hrtf: Hrtf, yaw_deg: float = 0.0) -> "torch.Tensor":
@@ -186,12 +189,10 @@ def decode_binaural_hrtf(ambix: "torch.Tensor", sample_rate: int, hrtf: Hrtf, ya
     import torch
     from scipy.spatial import cKDTree
 
-    from .spatial import BLOCK_FRAMES, _check_yaw, _frames
-
     rate = check_sample_rate(BINAURAL, sample_rate)
-    yaw = _check_yaw(BINAURAL, yaw_deg)
+    yaw = check_yaw(BINAURAL, yaw_deg)
     data = np.einsum("ij,bjt->bit", rotation_matrix(-yaw), check_ambix(ambix, BINAURAL))
-    size, hop = _frames(rate)
+    size, hop = stft_frames(rate)
     spectra_hrtf = hrtf_spectra(hrtf, rate, size)
     speakers = virtual_speakers(hrtf)
     decoder = decoder_matrix(hrtf.directions[speakers])  # [L, 4]

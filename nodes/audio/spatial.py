@@ -348,7 +348,7 @@ def speaker_binaural_responses(freqs_hz: "np.ndarray") -> "np.ndarray":
     return np.stack([np.einsum("lk,lf->kf", decoder, ear) for ear in (left, right)])
 
 
-def _frames(rate: int) -> tuple[int, int]:
+def stft_frames(rate: int) -> tuple[int, int]:
     size = 1 << max(6, round(math.log2(0.02 * rate)))  # ~20 ms STFT frames, 75 % overlap
     return size, size // 4
 
@@ -369,31 +369,40 @@ def _direction_and_diffuseness(spectra: "np.ndarray", smooth: int) -> tuple["np.
     return intensity[:, 1] / np.maximum(norm, tiny), psi
 
 
-def _check_yaw(node: str, yaw_deg) -> float:
+def check_yaw(node: str, yaw_deg) -> float:
     return _check_number(node, "yaw", yaw_deg, -360, 360, "0 faces the front of the scene; 90 turns the head left.")
 
 
 BLOCK_FRAMES = 1 << 19  # binaural decode block (~12 s at 44.1 kHz): memory stays flat for hour-long clips
 
 
+def ears_to_wave(out: "np.ndarray", rate: int, frames: int) -> "np.ndarray":
+    """The two ears' spectra ``[B, 2, F, N]`` (the binaural decoders' STFT frames) back to ``[B, 2, frames]``
+    samples, cut or zero-padded to the input's length."""
+    import numpy as np
+    from scipy.signal import istft
+
+    size, hop = stft_frames(rate)
+    _, wave = istft(out, fs=rate, nperseg=size, noverlap=size - hop, time_axis=-1, freq_axis=-2)
+    wave = wave[..., :frames]
+    if wave.shape[-1] < frames:
+        wave = np.concatenate([wave, np.zeros(wave.shape[:-1] + (frames - wave.shape[-1],))], axis=-1)
+    return wave
+
+
 def _binaural_block(data: "np.ndarray", rate: int) -> "np.ndarray":
     """:func:`decode_binaural`'s work on float64 AmbiX ``[B, 4, T]`` -> ``[B, 2, T]`` (whole, no blocks)."""
     import numpy as np
-    from scipy.signal import istft, stft
+    from scipy.signal import stft
 
-    size, hop = _frames(rate)
+    size, hop = stft_frames(rate)
     freqs, _, spectra = stft(data, fs=rate, nperseg=size, noverlap=size - hop, axis=-1)  # [B, 4, F, N]
     to_left, psi = _direction_and_diffuseness(spectra, smooth=4)
     direct = np.sqrt(1.0 - psi) * spectra[:, 0]
     diffuse = np.einsum("ekf,bkfn->befn", speaker_binaural_responses(freqs), spectra) * np.sqrt(psi)[:, None]
     ears = ear_responses(freqs[None, :, None], to_left)
     out = np.stack([direct * ear for ear in ears], axis=1) + diffuse
-    _, wave = istft(out, fs=rate, nperseg=size, noverlap=size - hop, time_axis=-1, freq_axis=-2)
-    frames = data.shape[-1]
-    wave = wave[..., :frames]
-    if wave.shape[-1] < frames:
-        wave = np.concatenate([wave, np.zeros(wave.shape[:-1] + (frames - wave.shape[-1],))], axis=-1)
-    return wave
+    return ears_to_wave(out, rate, data.shape[-1])
 
 
 def decode_binaural(ambix: "torch.Tensor", sample_rate: int, yaw_deg: float = 0.0) -> "torch.Tensor":
@@ -411,10 +420,10 @@ def decode_binaural(ambix: "torch.Tensor", sample_rate: int, yaw_deg: float = 0.
     import torch
 
     rate = check_sample_rate(BINAURAL, sample_rate)
-    yaw = _check_yaw(BINAURAL, yaw_deg)
+    yaw = check_yaw(BINAURAL, yaw_deg)
     data = np.einsum("ij,bjt->bit", rotation_matrix(-yaw), check_ambix(ambix, BINAURAL))
     frames = data.shape[-1]
-    margin = 32 * _frames(rate)[1]
+    margin = 32 * stft_frames(rate)[1]
     out = np.zeros((data.shape[0], 2, frames))
     for start in range(0, frames, BLOCK_FRAMES):
         lo, hi = max(0, start - margin), min(frames, start + BLOCK_FRAMES + margin)
@@ -431,7 +440,7 @@ def decode_stereo(ambix: "torch.Tensor", yaw_deg: float = 0.0,
     import numpy as np
     import torch
 
-    yaw = _check_yaw(BINAURAL, yaw_deg)
+    yaw = check_yaw(BINAURAL, yaw_deg)
     data = np.einsum("ij,bjt->bit", rotation_matrix(-yaw), check_ambix(ambix, BINAURAL))
     c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
     left = 0.5 * (data[:, 0] + c * data[:, 3] + s * data[:, 1])

@@ -65,7 +65,7 @@ def _extra_model_paths(comfy_root: str) -> tuple[dict[str, list[str]], str]:
     return found, ""
 
 
-def _installed_comfyui() -> str | None:
+def installed_comfyui() -> str | None:
     """The ComfyUI folder this pack sits in (``ComfyUI/custom_nodes/<pack>``), if it does."""
     root = os.path.dirname(os.path.dirname(ROOT))
     if os.path.basename(os.path.dirname(ROOT)) == "custom_nodes" and os.path.isdir(os.path.join(root, "models")):
@@ -151,7 +151,7 @@ def check_models(comfyui: str | None = None, blip: str | None = None, stable_aud
         0 when every required model is found, ``CHECK_MISSING`` (3) when one is missing or broken.
     """
     out = out or sys.stdout
-    comfy_root = comfyui or (None if (blip or stable_audio) else _installed_comfyui())
+    comfy_root = comfyui or (None if (blip or stable_audio) else installed_comfyui())
     extra, note = _extra_model_paths(comfy_root) if comfy_root else ({}, "")
     print("Models for Image to Ambient Audio" + (f" (ComfyUI: {os.path.abspath(comfy_root)})" if comfy_root else ""),
           file=out)
