@@ -64,24 +64,7 @@ def _parser() -> argparse.ArgumentParser:
                "diffusers folder.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("images", nargs="*", help="image files or folders of images (default: the bundled beach picture)")
-    m = p.add_argument_group("models (local folders; see the README for `hf download`)")
-    m.add_argument("--blip", metavar="DIR", help="a transformers BLIP captioning folder")
-    m.add_argument("--stable-audio", metavar="DIR", help="a diffusers Stable Audio folder (model_index.json)")
-    m.add_argument("--engine", choices=ENGINES, default="auto", help="auto: Stable Audio when --stable-audio is "
-                   "given, else procedural (no model: layered rain/surf/wind... from the caption's words); "
-                   "plumbing: tiny random models built on the fly (makes noise: checks the chain)")
-    m.add_argument("--demo-family", choices=DEMO_FAMILIES, default="open",
-                   help="with --engine plumbing (no model folders): which tiny random Stable Audio to build: Open "
-                        "1.0, Stable Audio 3 Small (its exact SAME-S autoencoder) or Medium (random weights: noise)")
-    m.add_argument("--dtype", choices=folders.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
-    m.add_argument("--memory", choices=devices.MEMORY_MODES, default="balanced",
-                   help="GPU memory mode: balanced, fast (stays resident), low-vram (6-8 GB cards)")
-    m.add_argument("--check", action="store_true", help="only check which models are there (in --blip, "
-                   "--stable-audio, which may also name folders of model folders, and --comfyui) and print the "
-                   "`hf download` command for each missing one; exit 0 when all are found, 3 when not")
-    m.add_argument("--comfyui", metavar="DIR", help="with --check: a ComfyUI folder; searches its models/blip, "
-                   "models/diffusers and the folders its extra_model_paths.yaml adds (default: the ComfyUI this "
-                   "pack is installed in, if any)")
+    _model_args(p.add_argument_group("models (local folders; see the README for `hf download`)"))
     c = p.add_argument_group("caption")
     c.add_argument("--caption-prefix", default="", help="conditional caption start, e.g. 'a photography of'")
     c.add_argument("--max-tokens", type=int, default=30, help="longest caption in tokens")
@@ -116,6 +99,26 @@ def _parser() -> argparse.ArgumentParser:
     _spatial_args(p.add_argument_group("spatial soundscape (AmbiX first-order ambisonics; the sound craft flags "
                                        "apply to all 4 channels)"))
     return p
+
+
+def _model_args(m) -> None:
+    m.add_argument("--blip", metavar="DIR", help="a transformers BLIP captioning folder")
+    m.add_argument("--stable-audio", metavar="DIR", help="a diffusers Stable Audio folder (model_index.json)")
+    m.add_argument("--engine", choices=ENGINES, default="auto", help="auto: Stable Audio when --stable-audio is "
+                   "given, else procedural (no model: layered rain/surf/wind... from the caption's words); "
+                   "plumbing: tiny random models built on the fly (makes noise: checks the chain)")
+    m.add_argument("--demo-family", choices=DEMO_FAMILIES, default="open",
+                   help="with --engine plumbing (no model folders): which tiny random Stable Audio to build: Open "
+                        "1.0, Stable Audio 3 Small (its exact SAME-S autoencoder) or Medium (random weights: noise)")
+    m.add_argument("--dtype", choices=folders.DTYPES, default="auto", help="weight precision (auto: fp16 on a GPU)")
+    m.add_argument("--memory", choices=devices.MEMORY_MODES, default="balanced",
+                   help="GPU memory mode: balanced, fast (stays resident), low-vram (6-8 GB cards)")
+    m.add_argument("--check", action="store_true", help="only check which models are there (in --blip, "
+                   "--stable-audio, which may also name folders of model folders, and --comfyui) and print the "
+                   "`hf download` command for each missing one; exit 0 when all are found, 3 when not")
+    m.add_argument("--comfyui", metavar="DIR", help="with --check: a ComfyUI folder; searches its models/blip, "
+                   "models/diffusers and the folders its extra_model_paths.yaml adds (default: the ComfyUI this "
+                   "pack is installed in, if any)")
 
 
 def _spatial_args(g) -> None:

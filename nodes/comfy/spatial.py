@@ -154,17 +154,22 @@ class AmbientBinaural:
         waveform, rate = check_audio(audio, BINAURAL)
         meta = {k: v for k, v in (audio.get(META_KEY) or {}).items() if k != AMBISONICS_META} | {"decoded": output}
         if output == "binaural" and hrtf != BUILTIN:
-            from ..audio.hrtf import decode_binaural_hrtf, read_sofa
-
-            path = comfy_glue.hrtf_path(hrtf)
-            if path is None:
-                raise ValueError(f'{BINAURAL}: "hrtf" is {hrtf!r} but no such file is in ComfyUI/models/hrtf. Put the '
-                                 f".sofa file there and press R, or pick {BUILTIN!r}.")
-            decoded = decode_binaural_hrtf(waveform, rate, read_sofa(path), yaw)
-            meta["hrtf"] = hrtf
+            decoded, meta["hrtf"] = _decode_with_hrtf(waveform, rate, yaw, hrtf), hrtf
         else:
             decoded = decode(waveform, rate, yaw, output)
         return (make_audio(decoded, rate, loop=bool(audio.get(LOOP_KEY)), meta=meta),)
+
+
+def _decode_with_hrtf(waveform, rate: int, yaw: float, hrtf: str):
+    """Binaural through the SOFA file ``hrtf`` of ComfyUI/models/hrtf (a clear error when it is not there)."""
+    from ..audio.hrtf import decode_binaural_hrtf, read_sofa
+    from ..audio.spatial import BINAURAL
+
+    path = comfy_glue.hrtf_path(hrtf)
+    if path is None:
+        raise ValueError(f'{BINAURAL}: "hrtf" is {hrtf!r} but no such file is in ComfyUI/models/hrtf. Put the '
+                         f".sofa file there and press R, or pick {BUILTIN!r}.")
+    return decode_binaural_hrtf(waveform, rate, read_sofa(path), yaw)
 
 
 class AmbientSpatialScene:
